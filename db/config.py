@@ -1,0 +1,36 @@
+"""Tortoise configuration for a database URL; `TORTOISE_ORM` serves the `tortoise` CLI."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DATABASE_URL = "sqlite://data/agent_hub.sqlite3"
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": database_url},
+        "apps": {
+            "models": {
+                "models": ["db.models"],
+                "migrations": "db.migrations",
+                "default_connection": "default",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def ensure_sqlite_directory(database_url: str) -> None:
+    """SQLite creates the file but not its folder; make the folder on first start."""
+    if database_url.startswith("sqlite://"):
+        path = database_url.removeprefix("sqlite://").split("?", 1)[0]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+# Used by `uv run tortoise -c db.config.TORTOISE_ORM makemigrations`.
+TORTOISE_ORM = tortoise_config(os.environ.get("AGENT_RUNTIME__DATABASE_URL", DEFAULT_DATABASE_URL))

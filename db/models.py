@@ -1,0 +1,95 @@
+"""Tortoise ORM models: sessions and their history. Schema changes go through db/migrations."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class MessageStatus(StrEnum):
+    COMPLETE = "complete"
+    INTERRUPTED = "interrupted"  # the LLM stream failed part-way
+    CANCELLED = "cancelled"  # a client cancelled the run part-way
+
+
+class ToolCallStatus(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+    REJECTED = "rejected"
+
+
+class ApprovalStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    EDITED = "edited"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+class ChatSession(Model):
+    id = fields.CharField(primary_key=True, max_length=128)
+    current_agent = fields.CharField(max_length=32)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "sessions"
+
+
+class Message(Model):
+    id = fields.BigIntField(primary_key=True)
+    session: fields.ForeignKeyRelation[ChatSession] = fields.ForeignKeyField(
+        "models.ChatSession", related_name="messages", on_delete=fields.CASCADE
+    )
+    role = fields.CharField(max_length=16)
+    content = fields.TextField()
+    agent = fields.CharField(max_length=32, null=True)
+    tool_calls = fields.JSONField(null=True)
+    tool_call_id = fields.CharField(max_length=128, null=True)
+    status = fields.CharEnumField(MessageStatus, default=MessageStatus.COMPLETE)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "messages"
+        indexes = (("session_id", "id"),)
+
+
+class ToolCallRecord(Model):
+    id = fields.CharField(primary_key=True, max_length=128)  # the call_id on the wire
+    session: fields.ForeignKeyRelation[ChatSession] = fields.ForeignKeyField(
+        "models.ChatSession", related_name="tool_calls", on_delete=fields.CASCADE
+    )
+    agent = fields.CharField(max_length=32)
+    tool_name = fields.CharField(max_length=64)
+    arguments = fields.JSONField()
+    status = fields.CharEnumField(ToolCallStatus, default=ToolCallStatus.PENDING)
+    result = fields.JSONField(null=True)
+    error = fields.TextField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "tool_calls"
+
+
+class Approval(Model):
+    id = fields.BigIntField(primary_key=True)
+    session: fields.ForeignKeyRelation[ChatSession] = fields.ForeignKeyField(
+        "models.ChatSession", related_name="approvals", on_delete=fields.CASCADE
+    )
+    call: fields.OneToOneRelation[ToolCallRecord] = fields.OneToOneField(
+        "models.ToolCallRecord", related_name="approval", on_delete=fields.CASCADE
+    )
+    status = fields.CharEnumField(ApprovalStatus, default=ApprovalStatus.PENDING)
+    modified_arguments = fields.JSONField(null=True)
+    feedback = fields.TextField(null=True)
+    decided_by = fields.CharField(max_length=128, null=True)
+    decided_at = fields.DatetimeField(null=True)
+    expires_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "approvals"

@@ -1,0 +1,64 @@
+"""Settings of the hub, read from `AGENT_RUNTIME__*` variables or a `.env` file."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "AGENT_RUNTIME__"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    llm_proxy_url: str = Field(
+        "http://localhost:8000/v1", description="Base URL of an OpenAI-compatible API."
+    )
+    llm_model: str = Field("gpt-4o-mini", description="Model name sent with every request.")
+    llm_api_key: str = Field("not-needed", description="API key for the LLM endpoint.")
+    llm_timeout_seconds: float = Field(
+        120.0, gt=0, description="Timeout of one LLM request, connect to last byte."
+    )
+    llm_max_retries: int = Field(
+        1, ge=0, le=10, description="Retries of a failed LLM request before any token arrived."
+    )
+    internal_api_key: str | None = Field(
+        None, min_length=8, description="Shared secret expected in X-Internal-Auth."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    version: str = Field("0.1.0", description="Version reported by /health.")
+    database_url: str = Field(
+        "sqlite://data/agent_hub.sqlite3",
+        pattern=r"^(sqlite|postgres|asyncpg)://",
+        description="sqlite://path or postgres://user:pass@host:port/db.",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8001, ge=1, le=65535)
+    max_frame_bytes: int = Field(
+        262_144, ge=1024, description="Largest client frame accepted on the socket."
+    )
+    ws_ticket_ttl_seconds: float = Field(
+        30.0, gt=0, description="Lifetime of a browser WebSocket ticket."
+    )
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message names the variable."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            lines.append(f"{ENV_PREFIX}{field.upper()}: {err['msg']}")
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None

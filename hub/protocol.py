@@ -1,0 +1,283 @@
+"""The wire protocol: every frame of the IDE socket, defined once.
+
+Frame names and fields of the original gateway are kept as they were, so an IDE written for it
+works unchanged; everything the hub adds is additive (new optional fields, new frame types).
+Client frames are validated with `parse_client_frame`; hub frames are built by the session and
+encoded with orjson on the hot path, matching these models byte for byte in meaning.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, TypeAdapter, ValidationError
+
+PROTOCOL_VERSION = "1.0"
+
+Role = Literal["user", "assistant", "system", "tool"]
+RunEndReason = Literal["completed", "cancelled", "error", "interrupted"]
+
+
+class ErrorCode(StrEnum):
+    INVALID_JSON = "invalid_json"
+    UNKNOWN_FRAME_TYPE = "unknown_frame_type"
+    INVALID_FRAME = "invalid_frame"
+    FRAME_TOO_LARGE = "frame_too_large"
+    UNKNOWN_CALL = "unknown_call"
+    UNKNOWN_AGENT = "unknown_agent"
+    NOT_SUPPORTED = "not_supported"
+    LLM_ERROR = "llm_error"
+    INTERNAL_ERROR = "internal_error"
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# --- client -> hub -------------------------------------------------------------------------
+
+
+class UserMessage(_Frame):
+    """A message from the user; starts a run, or is queued behind the running one."""
+
+    type: Literal["user_message"] = "user_message"
+    content: str
+    role: Role = "user"
+
+
+class ToolResult(_Frame):
+    """The IDE's answer to a `tool_call`, correlated by `call_id`."""
+
+    type: Literal["tool_result"] = "tool_result"
+    call_id: str
+    result: Any = None
+    error: str | None = None
+
+
+class HitlDecision(_Frame):
+    """The user's answer to a `tool_call` that had `requires_approval: true`."""
+
+    type: Literal["hitl_decision"] = "hitl_decision"
+    call_id: str
+    decision: Literal["approve", "edit", "reject"]
+    modified_arguments: dict[str, Any] | None = None
+    feedback: str | None = None
+
+
+class SwitchAgent(_Frame):
+    """The user moves the session to another agent; the conversation goes with it."""
+
+    type: Literal["switch_agent"] = "switch_agent"
+    agent_type: str
+    content: str = ""
+    reason: str | None = None
+
+
+class PlanDecision(_Frame):
+    """Answer to a plan approval (later versions of the original); the hub has no plans yet."""
+
+    type: Literal["plan_decision"] = "plan_decision"
+    approval_request_id: str
+    decision: Literal["approve", "reject", "modify"]
+    feedback: str | None = None
+
+
+class Cancel(_Frame):
+    """Hub extension: stop the running turn; the partial answer is kept, marked cancelled."""
+
+    type: Literal["cancel"] = "cancel"
+    reason: str | None = None
+
+
+class Ping(_Frame):
+    """Hub extension: liveness check; answered by `pong` carrying the same `data`."""
+
+    type: Literal["ping"] = "ping"
+    data: str | None = None
+
+
+ClientFrame = Annotated[
+    UserMessage | ToolResult | HitlDecision | SwitchAgent | PlanDecision | Cancel | Ping,
+    Discriminator("type"),
+]
+CLIENT_FRAME_TYPES = frozenset(
+    m.model_fields["type"].default
+    for m in (UserMessage, ToolResult, HitlDecision, SwitchAgent, PlanDecision, Cancel, Ping)
+)
+
+
+# --- hub -> client -------------------------------------------------------------------------
+
+
+class _HubFrame(_Frame):
+    session_id: str = Field(description="Hub extension: the session this frame belongs to.")
+    seq: int = Field(ge=1, description="Hub extension: per-session, strictly increasing.")
+    ts: int = Field(description="Hub extension: milliseconds since the Unix epoch.")
+
+
+class AssistantMessage(_HubFrame):
+    """One streamed piece of the answer; the last piece of a message has `is_final: true`."""
+
+    type: Literal["assistant_message"] = "assistant_message"
+    token: str
+    is_final: bool
+
+
+class ToolCall(_HubFrame):
+    type: Literal["tool_call"] = "tool_call"
+    call_id: str
+    tool_name: str
+    arguments: dict[str, Any]
+    requires_approval: bool = False
+
+
+class AgentSwitched(_HubFrame):
+    type: Literal["agent_switched"] = "agent_switched"
+    content: str
+    from_agent: str
+    to_agent: str
+    reason: str
+    confidence: str | None = None
+    method: Literal["user", "llm", "keywords", "agent"] = "user"
+
+
+class Error(_HubFrame):
+    type: Literal["error"] = "error"
+    content: str = Field(description="Human-readable message, as in the original.")
+    code: ErrorCode = Field(description="Hub extension: machine-readable reason.")
+
+
+class PendingApproval(BaseModel):
+    call_id: str
+    tool_name: str
+    arguments: dict[str, Any]
+    agent: str
+    created_at: str
+
+
+class SessionReady(_HubFrame):
+    """First frame on every connection: what the client needs to render the session."""
+
+    type: Literal["session_ready"] = "session_ready"
+    protocol_version: str = PROTOCOL_VERSION
+    current_agent: str
+    run_state: Literal["idle", "running"]
+    pending_approvals: list[PendingApproval]
+
+
+class MessageQueued(_HubFrame):
+    """A user message arrived during a run; it will run next, in this position."""
+
+    type: Literal["message_queued"] = "message_queued"
+    position: int = Field(ge=1)
+    content: str
+
+
+class RunStarted(_HubFrame):
+    type: Literal["run_started"] = "run_started"
+    run_id: str
+    agent: str
+
+
+class RunFinished(_HubFrame):
+    type: Literal["run_finished"] = "run_finished"
+    run_id: str
+    reason: RunEndReason
+    message_id: int | None = Field(None, description="Stored assistant message, if any.")
+
+
+class ApprovalResolved(_HubFrame):
+    type: Literal["approval_resolved"] = "approval_resolved"
+    call_id: str
+    decision: Literal["approve", "edit", "reject", "expired"]
+    decided_by: str
+
+
+class Pong(_HubFrame):
+    type: Literal["pong"] = "pong"
+    data: str | None = None
+
+
+HubFrame = Annotated[
+    AssistantMessage
+    | ToolCall
+    | AgentSwitched
+    | Error
+    | SessionReady
+    | MessageQueued
+    | RunStarted
+    | RunFinished
+    | ApprovalResolved
+    | Pong,
+    Discriminator("type"),
+]
+
+# Frames an IDE written for the original gateway never saw; it may ignore them safely.
+EXTENSION_FRAME_TYPES = frozenset(
+    {"session_ready", "message_queued", "run_started", "run_finished", "approval_resolved", "pong"}
+)
+
+client_frame_adapter: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
+hub_frame_adapter: TypeAdapter[HubFrame] = TypeAdapter(HubFrame)
+
+
+def json_schema() -> dict[str, Any]:
+    """One JSON Schema document; validate against `#/$defs/ClientFrame` or `HubFrame`."""
+    defs: dict[str, Any] = {}
+    for name, adapter in (("ClientFrame", client_frame_adapter), ("HubFrame", hub_frame_adapter)):
+        union = adapter.json_schema()
+        defs.update(union.pop("$defs"))
+        defs[name] = union
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "agent-hub/protocol.schema.json",
+        "title": "agent hub socket protocol",
+        "x-protocol-version": PROTOCOL_VERSION,
+        "$defs": defs,
+        "anyOf": [{"$ref": "#/$defs/ClientFrame"}, {"$ref": "#/$defs/HubFrame"}],
+    }
+
+
+class FrameRejected(Exception):
+    """A client frame the hub cannot accept; answered with an `error` frame of this code."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def parse_client_frame(raw: str | bytes, max_bytes: int) -> ClientFrame:
+    """Validate one frame from a client, or raise `FrameRejected` saying exactly why."""
+    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if size > max_bytes:
+        raise FrameRejected(
+            ErrorCode.FRAME_TOO_LARGE, f"frame of {size} bytes exceeds the limit of {max_bytes}"
+        )
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise FrameRejected(ErrorCode.INVALID_JSON, f"frame is not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise FrameRejected(
+            ErrorCode.INVALID_FRAME, "frame must be a JSON object with a string 'type'"
+        )
+    if data["type"] not in CLIENT_FRAME_TYPES:
+        known = ", ".join(sorted(CLIENT_FRAME_TYPES))
+        raise FrameRejected(
+            ErrorCode.UNKNOWN_FRAME_TYPE, f"unknown frame type {data['type']!r}; expected one of: {known}"
+        )
+    try:
+        return client_frame_adapter.validate_python(data)
+    except ValidationError as exc:
+        raise FrameRejected(ErrorCode.INVALID_FRAME, _describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in err["loc"][1:]) or "frame"
+        problems.append(f"{where}: {err['msg']}")
+    return "invalid frame: " + "; ".join(problems)
