@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -47,7 +48,7 @@ class Message(Model):
     role = fields.CharField(max_length=16)
     content = fields.TextField()
     agent = fields.CharField(max_length=32, null=True)
-    tool_calls = fields.JSONField(null=True)
+    tool_calls: fields.Field[list[dict[str, Any]] | None] = fields.JSONField(null=True)
     tool_call_id = fields.CharField(max_length=128, null=True)
     status = fields.CharEnumField(MessageStatus, default=MessageStatus.COMPLETE)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -64,9 +65,9 @@ class ToolCallRecord(Model):
     )
     agent = fields.CharField(max_length=32)
     tool_name = fields.CharField(max_length=64)
-    arguments = fields.JSONField()
+    arguments: fields.Field[dict[str, Any]] = fields.JSONField()
     status = fields.CharEnumField(ToolCallStatus, default=ToolCallStatus.PENDING)
-    result = fields.JSONField(null=True)
+    result: fields.Field[Any] = fields.JSONField(null=True)
     error = fields.TextField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     finished_at = fields.DatetimeField(null=True)
@@ -84,7 +85,7 @@ class Approval(Model):
         "models.ToolCallRecord", related_name="approval", on_delete=fields.CASCADE
     )
     status = fields.CharEnumField(ApprovalStatus, default=ApprovalStatus.PENDING)
-    modified_arguments = fields.JSONField(null=True)
+    modified_arguments: fields.Field[dict[str, Any] | None] = fields.JSONField(null=True)
     feedback = fields.TextField(null=True)
     decided_by = fields.CharField(max_length=128, null=True)
     decided_at = fields.DatetimeField(null=True)

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from tortoise import Tortoise
 from tortoise.migrations.api import migrate
 
 from db.config import ensure_sqlite_directory, tortoise_config
-from db.models import Approval, ApprovalStatus, ChatSession, Message, MessageStatus
+from db.models import (
+    Approval,
+    ApprovalStatus,
+    ChatSession,
+    Message,
+    MessageStatus,
+    ToolCallRecord,
+    ToolCallStatus,
+)
 
 
 async def apply_migrations(database_url: str) -> None:
@@ -86,4 +94,20 @@ async def pending_approvals(session_id: str) -> list[Approval]:
         await Approval.filter(session_id=session_id, status=ApprovalStatus.PENDING)
         .prefetch_related("call")
         .order_by("id")
+    )
+
+
+async def record_tool_call(
+    call_id: str, session_id: str, agent: str, tool_name: str, arguments: dict[str, Any]
+) -> ToolCallRecord:
+    return await ToolCallRecord.create(
+        id=call_id, session_id=session_id, agent=agent, tool_name=tool_name, arguments=arguments
+    )
+
+
+async def finish_tool_call(
+    call_id: str, status: ToolCallStatus, result: Any, error: str | None
+) -> None:
+    await ToolCallRecord.filter(id=call_id).update(
+        status=status, result=result, error=error, finished_at=datetime.now(UTC)
     )

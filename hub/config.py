@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     max_frame_bytes: int = Field(
         262_144, ge=1024, description="Largest client frame accepted on the socket."
     )
+    tool_timeout_seconds: float = Field(
+        300.0, gt=0, description="How long a run waits for the IDE's tool_result."
+    )
     ws_ticket_ttl_seconds: float = Field(
         30.0, gt=0, description="Lifetime of a browser WebSocket ticket."
     )

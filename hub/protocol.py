@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, TypeAdapter, V
 PROTOCOL_VERSION = "1.0"
 
 Role = Literal["user", "assistant", "system", "tool"]
-RunEndReason = Literal["completed", "cancelled", "error", "interrupted"]
+RunEndReason = Literal["completed", "cancelled", "error"]
 
 
 class ErrorCode(StrEnum):
@@ -29,6 +29,8 @@ class ErrorCode(StrEnum):
     UNKNOWN_AGENT = "unknown_agent"
     NOT_SUPPORTED = "not_supported"
     LLM_ERROR = "llm_error"
+    MAX_STEPS = "max_steps"
+    TOOL_TIMEOUT = "tool_timeout"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -111,13 +113,17 @@ CLIENT_FRAME_TYPES = frozenset(
 # --- hub -> client -------------------------------------------------------------------------
 
 
-class _HubFrame(_Frame):
+class HubFrameModel(_Frame):
     session_id: str = Field(description="Hub extension: the session this frame belongs to.")
-    seq: int = Field(ge=1, description="Hub extension: per-session, strictly increasing.")
+    seq: int = Field(
+        ge=0,
+        description="Hub extension: the session's stream position. Broadcast frames increase "
+        "it by one; replies to a single client repeat the current position.",
+    )
     ts: int = Field(description="Hub extension: milliseconds since the Unix epoch.")
 
 
-class AssistantMessage(_HubFrame):
+class AssistantMessage(HubFrameModel):
     """One streamed piece of the answer; the last piece of a message has `is_final: true`."""
 
     type: Literal["assistant_message"] = "assistant_message"
@@ -125,7 +131,7 @@ class AssistantMessage(_HubFrame):
     is_final: bool
 
 
-class ToolCall(_HubFrame):
+class ToolCall(HubFrameModel):
     type: Literal["tool_call"] = "tool_call"
     call_id: str
     tool_name: str
@@ -133,7 +139,7 @@ class ToolCall(_HubFrame):
     requires_approval: bool = False
 
 
-class AgentSwitched(_HubFrame):
+class AgentSwitched(HubFrameModel):
     type: Literal["agent_switched"] = "agent_switched"
     content: str
     from_agent: str
@@ -143,7 +149,7 @@ class AgentSwitched(_HubFrame):
     method: Literal["user", "llm", "keywords", "agent"] = "user"
 
 
-class Error(_HubFrame):
+class Error(HubFrameModel):
     type: Literal["error"] = "error"
     content: str = Field(description="Human-readable message, as in the original.")
     code: ErrorCode = Field(description="Hub extension: machine-readable reason.")
@@ -157,7 +163,7 @@ class PendingApproval(BaseModel):
     created_at: str
 
 
-class SessionReady(_HubFrame):
+class SessionReady(HubFrameModel):
     """First frame on every connection: what the client needs to render the session."""
 
     type: Literal["session_ready"] = "session_ready"
@@ -167,7 +173,7 @@ class SessionReady(_HubFrame):
     pending_approvals: list[PendingApproval]
 
 
-class MessageQueued(_HubFrame):
+class MessageQueued(HubFrameModel):
     """A user message arrived during a run; it will run next, in this position."""
 
     type: Literal["message_queued"] = "message_queued"
@@ -175,27 +181,27 @@ class MessageQueued(_HubFrame):
     content: str
 
 
-class RunStarted(_HubFrame):
+class RunStarted(HubFrameModel):
     type: Literal["run_started"] = "run_started"
     run_id: str
     agent: str
 
 
-class RunFinished(_HubFrame):
+class RunFinished(HubFrameModel):
     type: Literal["run_finished"] = "run_finished"
     run_id: str
     reason: RunEndReason
     message_id: int | None = Field(None, description="Stored assistant message, if any.")
 
 
-class ApprovalResolved(_HubFrame):
+class ApprovalResolved(HubFrameModel):
     type: Literal["approval_resolved"] = "approval_resolved"
     call_id: str
     decision: Literal["approve", "edit", "reject", "expired"]
     decided_by: str
 
 
-class Pong(_HubFrame):
+class Pong(HubFrameModel):
     type: Literal["pong"] = "pong"
     data: str | None = None
 
@@ -267,7 +273,8 @@ def parse_client_frame(raw: str | bytes, max_bytes: int) -> ClientFrame:
     if data["type"] not in CLIENT_FRAME_TYPES:
         known = ", ".join(sorted(CLIENT_FRAME_TYPES))
         raise FrameRejected(
-            ErrorCode.UNKNOWN_FRAME_TYPE, f"unknown frame type {data['type']!r}; expected one of: {known}"
+            ErrorCode.UNKNOWN_FRAME_TYPE,
+            f"unknown frame type {data['type']!r}; expected one of: {known}",
         )
     try:
         return client_frame_adapter.validate_python(data)
@@ -281,3 +288,6 @@ def _describe(exc: ValidationError) -> str:
         where = ".".join(str(part) for part in err["loc"][1:]) or "frame"
         problems.append(f"{where}: {err['msg']}")
     return "invalid frame: " + "; ".join(problems)
+
+
+SESSION_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"

@@ -1,0 +1,53 @@
+# syntax=docker/dockerfile:1
+
+# ---- builder: resolve the locked environment into /app/.venv -------------------------------
+FROM python:3.11-slim AS builder
+
+# Pinned to the uv that wrote uv.lock; bump together.
+COPY --from=ghcr.io/astral-sh/uv:0.13.9 /uv /uvx /bin/
+
+# Use the image's /usr/local/bin/python3.11 (same path in the runtime stage), never a
+# uv-managed download; compile bytecode once here; copy out of the cache mount, not hardlink.
+ENV UV_PYTHON_DOWNLOADS=never \
+    UV_PYTHON=python3.11 \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy
+
+WORKDIR /app
+
+# Dependencies only: this layer is rebuilt only when pyproject.toml or uv.lock change.
+COPY pyproject.toml uv.lock ./
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-install-project
+
+# Then the project itself (.dockerignore keeps the host's .venv, data and .env out).
+COPY . .
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev
+
+# ---- runtime ----------------------------------------------------------------------------
+FROM python:3.11-slim
+
+RUN groupadd --system --gid 10001 app \
+ && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home \
+        --shell /usr/sbin/nologin app
+
+WORKDIR /app
+
+# Code and venv stay root-owned (read-only for the app); only the data dir is writable.
+COPY --from=builder /app /app
+RUN mkdir -p /app/data && chown app:app /app/data
+
+ENV PATH="/app/.venv/bin:$PATH" \
+    PYTHONUNBUFFERED=1 \
+    AGENT_RUNTIME__HOST=0.0.0.0
+
+USER 10001:10001
+
+EXPOSE 8001
+
+# The slim image has no curl; urlopen raises (exit 1) on refusal, timeout or a non-2xx status.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8001/health', timeout=4)"]
+
+CMD ["agent-hub", "serve"]

@@ -1,0 +1,59 @@
+"""The Starlette application: routes, auth, and the objects built once in the lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import openai
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from tortoise.contrib.starlette import RegisterTortoise
+
+from agents.engine import TurnEngine
+from agents.llm import ChatModel
+from db.config import tortoise_config
+from db.store import apply_migrations
+from hub import errors, rest, sse, ws
+from hub.auth import InternalAuth, TicketBook
+from hub.config import Settings
+from hub.registry import SessionRegistry
+from hub.state import HubState
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The hub as an ASGI app; `settings.internal_api_key` must be set."""
+    if not settings.internal_api_key:
+        raise ValueError("AGENT_RUNTIME__INTERNAL_API_KEY is required")
+    tickets = TicketBook(settings.ws_ticket_ttl_seconds)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await apply_migrations(settings.database_url)
+        llm = openai.AsyncOpenAI(
+            base_url=settings.llm_proxy_url,
+            api_key=settings.llm_api_key,
+            timeout=settings.llm_timeout_seconds,
+            max_retries=settings.llm_max_retries,
+        )
+        engine = TurnEngine(ChatModel(llm, settings.llm_model))
+        registry = SessionRegistry(engine, tool_timeout=settings.tool_timeout_seconds)
+        app.state.hub = HubState(settings, registry, tickets)
+        async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
+            log.info("agent hub %s ready, LLM at %s", settings.version, settings.llm_proxy_url)
+            try:
+                yield
+            finally:
+                await registry.close_all()
+                await llm.close()
+
+    return Starlette(
+        routes=[*rest.routes, *sse.routes, *ws.routes],
+        middleware=[Middleware(InternalAuth, api_key=settings.internal_api_key, tickets=tickets)],
+        exception_handlers={HTTPException: errors.http_error, Exception: errors.server_error},
+        lifespan=lifespan,
+    )

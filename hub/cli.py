@@ -1,0 +1,106 @@
+"""`agent-hub`: start the hub, apply migrations, print the protocol schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import secrets
+import sys
+
+from hub.config import ENV_PREFIX, Settings, SettingsError, load_settings
+
+TRANSPORT_MAX_FRAME = 16 * 1024 * 1024
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agent-hub",
+        description="WebSocket-first hub between IDEs and OpenAI-compatible LLMs. Settings come "
+        f"from {ENV_PREFIX}* environment variables or ./.env (see .env.example).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve",
+        help="run the hub (applies database migrations first)",
+        description="Run the hub. The database schema is migrated on start.",
+    )
+    serve.add_argument("--host", help=f"interface to bind (default: {ENV_PREFIX}HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help=f"port (default: {ENV_PREFIX}PORT or 8001)")
+    serve.add_argument(
+        "--dev",
+        action="store_true",
+        help=f"allow starting without {ENV_PREFIX}INTERNAL_API_KEY: a random key is generated "
+        "and printed once",
+    )
+    commands.add_parser(
+        "migrate",
+        help="apply database migrations and exit",
+        description=f"Bring the schema of {ENV_PREFIX}DATABASE_URL up to date.",
+    )
+    commands.add_parser(
+        "schema",
+        help="print the JSON Schema of the socket protocol",
+        description="Print the JSON Schema of all client and hub frames (also served at "
+        "GET /protocol/schema.json).",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "schema":
+        from hub.protocol import json_schema
+
+        print(json.dumps(json_schema(), indent=2))
+        return 0
+    overrides = {
+        k: v
+        for k, v in (("host", getattr(args, "host", None)), ("port", getattr(args, "port", None)))
+        if v is not None
+    }
+    try:
+        settings = load_settings(**overrides)
+    except SettingsError as exc:
+        print(f"agent-hub: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.command == "migrate":
+        from db.store import apply_migrations
+
+        asyncio.run(apply_migrations(settings.database_url))
+        print(f"agent-hub: schema of {settings.database_url.split('@')[-1]} is up to date")
+        return 0
+    return serve(settings, dev=args.dev)
+
+
+def serve(settings: Settings, *, dev: bool) -> int:
+    if not settings.internal_api_key:
+        if not dev:
+            print(
+                f"agent-hub: {ENV_PREFIX}INTERNAL_API_KEY is not set; set it (see .env.example) "
+                "or pass --dev to run with a generated key",
+                file=sys.stderr,
+            )
+            return 2
+        settings = settings.model_copy(update={"internal_api_key": secrets.token_urlsafe(24)})
+        print(f"agent-hub: --dev: X-Internal-Auth key for this run: {settings.internal_api_key}")
+    import uvicorn
+
+    from hub.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        ws_max_size=max(TRANSPORT_MAX_FRAME, settings.max_frame_bytes * 4),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""REST endpoints, all JSON. Thin: parse, call the store or the live session, shape the answer."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from agents.definitions import AGENTS, DEFAULT_AGENT
+from db import store
+from db.models import ChatSession, Message
+from hub import protocol
+from hub.errors import ApiError
+from hub.state import hub_state
+
+_SESSION_ID = re.compile(protocol.SESSION_ID_PATTERN)
+MAX_PAGE = 200
+
+
+class CreateSession(BaseModel):
+    session_id: str | None = Field(None, pattern=protocol.SESSION_ID_PATTERN)
+
+
+async def read_json(request: Request) -> Any:
+    body = await request.body()
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"body is not valid JSON: {exc}", "invalid_json") from None
+
+
+def validation_error(exc: ValidationError) -> ApiError:
+    problems = "; ".join(
+        f"{'.'.join(str(x) for x in e['loc']) or 'body'}: {e['msg']}"
+        for e in exc.errors(include_url=False)
+    )
+    return ApiError(422, problems, "invalid_request")
+
+
+def session_id_of(request: Request) -> str:
+    session_id: str = request.path_params["session_id"]
+    if not _SESSION_ID.match(session_id):
+        raise ApiError(400, f"session id must match {protocol.SESSION_ID_PATTERN}")
+    return session_id
+
+
+async def existing_session(request: Request) -> ChatSession:
+    session = await store.get_session(session_id_of(request))
+    if session is None:
+        raise ApiError(404, f"no session {request.path_params['session_id']!r}")
+    return session
+
+
+def page_limit(request: Request) -> int:
+    raw = request.query_params.get("limit", "50")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise ApiError(400, f"limit must be an integer from 1 to {MAX_PAGE}")
+    return int(raw)
+
+
+def session_json(session: ChatSession) -> dict[str, Any]:
+    return {
+        "session_id": session.id,
+        "current_agent": session.current_agent,
+        "created_at": session.created_at.isoformat(),
+        "updated_at": session.updated_at.isoformat(),
+    }
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "role": message.role,
+        "content": message.content,
+        "agent": message.agent,
+        "status": message.status.value,
+        "tool_calls": message.tool_calls,
+        "tool_call_id": message.tool_call_id,
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+async def health(request: Request) -> Response:
+    reachable = await store.database_reachable()
+    body = {
+        "status": "ok" if reachable else "degraded",
+        "version": hub_state(request).settings.version,
+        "protocol_version": protocol.PROTOCOL_VERSION,
+        "database": "reachable" if reachable else "unreachable",
+    }
+    return JSONResponse(body, status_code=200 if reachable else 503)
+
+
+async def list_agents(request: Request) -> Response:
+    agents = [
+        {
+            "name": a.name,
+            "description": a.description,
+            "tools": list(a.tools),
+            "write_policy": a.write_policy.value,
+        }
+        for a in AGENTS.values()
+    ]
+    return JSONResponse({"agents": agents, "default_agent": DEFAULT_AGENT})
+
+
+async def current_agent(request: Request) -> Response:
+    session = await existing_session(request)
+    live = hub_state(request).registry.get(session.id)
+    agent = live.current_agent if live is not None else session.current_agent
+    return JSONResponse({"session_id": session.id, "agent": agent})
+
+
+async def list_sessions(request: Request) -> Response:
+    limit = page_limit(request)
+    before = None
+    if raw := request.query_params.get("before"):
+        try:
+            before = datetime.fromisoformat(raw)
+        except ValueError:
+            raise ApiError(400, "before must be an ISO 8601 timestamp") from None
+        if before.tzinfo is None:
+            before = before.replace(tzinfo=UTC)
+    sessions = await store.list_sessions(limit, before)
+    next_before = sessions[-1].created_at.isoformat() if len(sessions) == limit else None
+    return JSONResponse(
+        {"sessions": [session_json(s) for s in sessions], "next_before": next_before}
+    )
+
+
+async def create_session(request: Request) -> Response:
+    body = await read_json(request) if await request.body() else {}
+    try:
+        wanted = CreateSession.model_validate(body)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+    session_id = wanted.session_id or uuid.uuid4().hex
+    if await store.get_session(session_id) is not None:
+        raise ApiError(409, f"session {session_id!r} already exists", "session_exists")
+    session = await store.get_or_create_session(session_id, DEFAULT_AGENT)
+    return JSONResponse(session_json(session), status_code=201)
+
+
+async def session_history(request: Request) -> Response:
+    session = await existing_session(request)
+    limit = page_limit(request)
+    raw = request.query_params.get("before")
+    if raw is not None and not raw.isdigit():
+        raise ApiError(400, "before must be a message id")
+    messages = await store.history(session.id, limit, int(raw) if raw else None)
+    next_before = messages[0].id if len(messages) == limit else None
+    return JSONResponse(
+        {
+            "session_id": session.id,
+            "messages": [message_json(m) for m in messages],
+            "next_before": next_before,
+        }
+    )
+
+
+async def pending_approvals(request: Request) -> Response:
+    session = await existing_session(request)
+    approvals = [
+        {
+            "call_id": a.call.id,
+            "tool_name": a.call.tool_name,
+            "arguments": a.call.arguments,
+            "agent": a.call.agent,
+            "created_at": a.created_at.isoformat(),
+            "expires_at": a.expires_at.isoformat() if a.expires_at else None,
+        }
+        for a in await store.pending_approvals(session.id)
+    ]
+    return JSONResponse({"session_id": session.id, "approvals": approvals})
+
+
+async def cancel_run(request: Request) -> Response:
+    session = await existing_session(request)
+    live = hub_state(request).registry.get(session.id)
+    cancelled = live.cancel() if live is not None else False
+    return JSONResponse({"session_id": session.id, "cancelled": cancelled})
+
+
+async def protocol_schema(request: Request) -> Response:
+    return JSONResponse(protocol.json_schema())
+
+
+async def ws_ticket(request: Request) -> Response:
+    tickets = hub_state(request).tickets
+    return JSONResponse({"ticket": tickets.issue(), "expires_in": tickets.ttl_seconds})
+
+
+routes = [
+    Route("/health", health),
+    Route("/agents", list_agents),
+    Route("/agents/{session_id}/current", current_agent),
+    Route("/sessions", list_sessions, methods=["GET"]),
+    Route("/sessions", create_session, methods=["POST"]),
+    Route("/sessions/{session_id}/history", session_history),
+    Route("/sessions/{session_id}/pending-approvals", pending_approvals),
+    Route("/sessions/{session_id}/cancel", cancel_run, methods=["POST"]),
+    Route("/protocol/schema.json", protocol_schema),
+    Route("/auth/ws-ticket", ws_ticket, methods=["POST"]),
+]

@@ -1,0 +1,23 @@
+"""What the endpoints need, built once in the lifespan and kept on `app.state.hub`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import HTTPConnection
+
+from hub.auth import TicketBook
+from hub.config import Settings
+from hub.registry import SessionRegistry
+
+
+@dataclass(frozen=True, slots=True)
+class HubState:
+    settings: Settings
+    registry: SessionRegistry
+    tickets: TicketBook
+
+
+def hub_state(connection: HTTPConnection) -> HubState:
+    state: HubState = connection.app.state.hub
+    return state
