@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import httpx2  # the transport the openai SDK is built on
 import openai
 import orjson
 
@@ -57,7 +57,7 @@ class ChatModel:
                         yield item
         except openai.APIStatusError as exc:
             raise LLMError(f"LLM endpoint answered HTTP {exc.status_code}: {exc.message}") from exc
-        except (openai.APIError, httpx.HTTPError) as exc:
+        except (openai.APIError, httpx2.HTTPError) as exc:
             raise LLMError(f"LLM stream failed: {type(exc).__name__}: {exc}") from exc
         except orjson.JSONDecodeError as exc:
             raise LLMError(f"LLM sent a malformed stream chunk: {exc}") from exc

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from tortoise import Tortoise
 from tortoise.migrations.api import migrate
 
@@ -108,6 +109,10 @@ async def record_tool_call(
 async def finish_tool_call(
     call_id: str, status: ToolCallStatus, result: Any, error: str | None
 ) -> None:
+    # Tortoise's JSONField takes a str as already-encoded JSON, so encode every value first.
     await ToolCallRecord.filter(id=call_id).update(
-        status=status, result=result, error=error, finished_at=datetime.now(UTC)
+        status=status,
+        result=orjson.dumps(result).decode(),
+        error=error,
+        finished_at=datetime.now(UTC),
     )

@@ -1,0 +1,41 @@
+"""A subscriber that records frames, and waiting on what it saw (never sleeping)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from hub.session import Frame
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.frames: list[dict[str, Any]] = []
+        self._changed = asyncio.Event()
+
+    def deliver(self, frame: Frame) -> None:
+        self.frames.append(frame.data)
+        self._changed.set()
+
+    def types(self) -> list[str]:
+        return [f["type"] for f in self.frames]
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [f for f in self.frames if f["type"] == kind]
+
+    def text(self) -> str:
+        return "".join(f["token"] for f in self.of_type("assistant_message"))
+
+    async def until(
+        self, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 5.0
+    ) -> list[dict[str, Any]]:
+        async with asyncio.timeout(timeout):
+            while not done(self.frames):
+                self._changed.clear()
+                await self._changed.wait()
+        return self.frames
+
+    async def until_type(self, kind: str, count: int = 1, timeout: float = 5.0) -> dict[str, Any]:
+        await self.until(lambda fs: sum(f["type"] == kind for f in fs) >= count, timeout)
+        return self.of_type(kind)[count - 1]

@@ -1,0 +1,540 @@
+"""A scripted, OpenAI-compatible chat-completions server for tests.
+
+Tests start a :class:`ScriptedLLM` on ``127.0.0.1`` (a free port is picked) and point the real
+``openai.AsyncOpenAI`` client at :attr:`ScriptedLLM.base_url`, so everything between the code under
+test and "the model" is real HTTP.  Each ``POST /v1/chat/completions`` pops the next scripted
+reply from a FIFO queue::
+
+    with ScriptedLLM() as llm:
+        llm.push(Text(["Hel", "lo"]), ToolCalls([("call_1", "read_file", {"path": "a.py"})]))
+        client = AsyncOpenAI(base_url=llm.base_url, api_key="x", max_retries=0)
+        ...
+        assert llm.requests[0]["messages"][-1]["content"] == "hi"
+
+Reply kinds: :class:`Text`, :class:`ToolCalls`, :class:`Fail`, :class:`Cut`, :class:`Hang`.
+
+Notes:
+
+* Use ``max_retries=0`` on the client: the SDK retries 5xx/429 and connection errors by default,
+  and every retry pops another scripted reply.
+* When the queue is empty the server answers 500 with
+  ``{"error": {"message": "no scripted reply left", "type": "server_error"}}``.
+* The server runs in a daemon thread with its own event loop, so it works from sync tests,
+  async tests, and any pytest-asyncio loop scope.  Create one per module/session and call
+  :meth:`ScriptedLLM.reset` between tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import orjson
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+__all__ = ["Cut", "Fail", "Hang", "Reply", "ScriptedLLM", "Text", "ToolCalls"]
+
+#: Upper bound for how long a :class:`Hang` reply waits for ``release()``/``stop()``.
+HANG_TIMEOUT = 30.0
+#: Poll interval of :class:`Hang` while waiting.
+_HANG_STEP = 0.01
+
+
+def _reject_str(value: object, name: str) -> None:
+    # A bare string is a Sequence[str] too and would silently stream one character per chunk.
+    if isinstance(value, str):
+        raise TypeError(f"{name} must be a list of strings, not a str")
+
+
+@dataclass(frozen=True)
+class Text:
+    """Stream ``chunks`` as assistant content, then ``finish_reason="stop"``.
+
+    ``delay`` seconds are slept before each content chunk (slow streams).  For a
+    ``stream: false`` request a regular ``chat.completion`` with the joined text is returned
+    (after ``delay * len(chunks)`` seconds).
+    """
+
+    chunks: list[str]
+    delay: float = 0.0
+
+    def __post_init__(self) -> None:
+        _reject_str(self.chunks, "chunks")
+
+
+@dataclass(frozen=True)
+class ToolCalls:
+    """Stream optional ``text_chunks``, then ``calls`` as OpenAI-style tool-call deltas.
+
+    Each call is ``(call_id, function_name, arguments)``.  Per call the stream carries one delta
+    with id/type/name and ``arguments: ""``, followed by the compact JSON arguments split into
+    2–3 pieces.  The final chunk has ``finish_reason="tool_calls"``.
+    """
+
+    calls: list[tuple[str, str, dict[str, Any]]]
+    text_chunks: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        _reject_str(self.text_chunks, "text_chunks")
+
+
+@dataclass(frozen=True)
+class Fail:
+    """Answer with HTTP ``status`` and an OpenAI-style error body (no stream)."""
+
+    status: int = 500
+    message: str = "scripted failure"
+
+
+@dataclass(frozen=True)
+class Cut:
+    """Stream ``chunks`` as content, then abort the connection mid-body.
+
+    No finish chunk, no ``[DONE]`` and no terminating zero-length HTTP chunk.  All chunks before
+    the cut reach the client, then (verified with openai 3.x, which is built on ``httpx2``):
+
+    * ``with_streaming_response`` + ``iter_lines()``/``iter_bytes()``: the *raw*
+      ``httpx2.RemoteProtocolError`` ("peer closed connection without sending complete message
+      body (incomplete chunked read)") escapes -- not an ``openai`` exception, and not
+      ``httpx.RemoteProtocolError`` either (``httpx2`` is a separate package).
+    * ``create(..., stream=True)`` iterated as ``AsyncStream``: ``openai.APIConnectionError``
+      whose ``__cause__`` is that ``httpx2.RemoteProtocolError``.
+    * ``stream: false``: a truncated JSON body is sent and the connection aborted the same way;
+      the SDK raises ``openai.APIConnectionError`` -- and *retries* it if ``max_retries > 0``
+      (each retry pops the next reply).  A streamed Cut is never retried.
+    """
+
+    chunks: list[str]
+
+    def __post_init__(self) -> None:
+        _reject_str(self.chunks, "chunks")
+
+
+@dataclass(frozen=True)
+class Hang:
+    """Stream ``chunks``, then stall until ``release()``/``stop()`` or :data:`HANG_TIMEOUT`.
+
+    After waking up the stream finishes normally (stop chunk + ``[DONE]``).  If the client
+    disconnects while the reply hangs, the server-side stream is cancelled and
+    :attr:`ScriptedLLM.disconnects` is incremented.  ``stream: false`` requests stall before the
+    response and then get the joined text.
+    """
+
+    chunks: list[str]
+
+    def __post_init__(self) -> None:
+        _reject_str(self.chunks, "chunks")
+
+
+Reply = Text | ToolCalls | Fail | Cut | Hang
+
+
+class _ScriptedCut(Exception):
+    """Raised inside a streaming body to make uvicorn abort the connection (see ``Cut``)."""
+
+
+class _DropScriptedCut(logging.Filter):
+    """Drop uvicorn's "Exception in ASGI application" record caused by a deliberate ``Cut``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not _contains_cut(exc)
+
+
+def _contains_cut(exc: BaseException | None) -> bool:
+    if exc is None:
+        return False
+    if isinstance(exc, _ScriptedCut):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return any(_contains_cut(e) for e in exc.exceptions)
+    return False
+
+
+_filter_lock = threading.Lock()
+_cut_filter = _DropScriptedCut()
+
+
+def _install_log_filter() -> None:
+    # Only records whose exception is our private _ScriptedCut are dropped, so this is harmless
+    # for any other uvicorn server running in the same process.
+    with _filter_lock:
+        logger = logging.getLogger("uvicorn.error")
+        if _cut_filter not in logger.filters:
+            logger.addFilter(_cut_filter)
+
+
+def _error_body(message: str, status: int) -> dict[str, Any]:
+    kind = "server_error" if status >= 500 else "invalid_request_error"
+    return {"error": {"message": message, "type": kind, "param": None, "code": None}}
+
+
+def _sse(obj: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+_SSE_DONE = b"data: [DONE]\n\n"
+
+
+def _split_args(arguments: str) -> list[str]:
+    """Split a JSON arguments string into 2–3 non-empty pieces (1 if it is a single char)."""
+    pieces = 3 if len(arguments) >= 3 else max(len(arguments), 1)
+    size = -(-len(arguments) // pieces)  # ceil division
+    return [arguments[i : i + size] for i in range(0, len(arguments), size)] or [""]
+
+
+class _Completion:
+    """Builds chunk / completion payloads for one request."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.id = f"chatcmpl-scripted-{next(self._ids)}"
+        self.created = int(time.time())
+        self.model = str(body.get("model") or "scripted-model")
+        options = body.get("stream_options")
+        self.include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+        self.prompt_tokens = len(body.get("messages") or [])
+        self.completion_tokens = 0
+
+    def _usage(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+        }
+
+    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+        self.completion_tokens += 1
+        return _sse(
+            {
+                "id": self.id,
+                "object": "chat.completion.chunk",
+                "created": self.created,
+                "model": self.model,
+                "system_fingerprint": None,
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": delta,
+                        "logprobs": None,
+                        "finish_reason": finish_reason,
+                    }
+                ],
+            }
+        )
+
+    def end(self, finish_reason: str) -> list[bytes]:
+        """Final chunk, optional usage chunk and ``[DONE]``."""
+        out = [self.chunk({}, finish_reason)]
+        if self.include_usage:
+            out.append(
+                _sse(
+                    {
+                        "id": self.id,
+                        "object": "chat.completion.chunk",
+                        "created": self.created,
+                        "model": self.model,
+                        "system_fingerprint": None,
+                        "choices": [],
+                        "usage": self._usage(),
+                    }
+                )
+            )
+        out.append(_SSE_DONE)
+        return out
+
+    def completion(
+        self,
+        content: str | None,
+        finish_reason: str,
+        tool_calls: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+        if tool_calls:
+            message["tool_calls"] = tool_calls
+        self.completion_tokens = max(1, len(content or "") // 4) + len(tool_calls or [])
+        return {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": None,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": finish_reason,
+                }
+            ],
+            "usage": self._usage(),
+        }
+
+
+class ScriptedLLM:
+    """OpenAI-compatible ``/v1/chat/completions`` server answering from a FIFO script."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self._host = host
+        self._lock = threading.Lock()
+        self._queue: deque[Reply] = deque()
+        self._requests: list[dict[str, Any]] = []
+        self._disconnects = 0
+        self._release_generation = 0
+        self._stopping = False
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+        self._port: int | None = None
+        self.app = Starlette(
+            routes=[Route("/v1/chat/completions", self._chat_completions, methods=["POST"])]
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self, timeout: float = 5.0) -> ScriptedLLM:
+        """Bind a free port and serve in a daemon thread; returns once uvicorn has started."""
+        if self._thread is not None:
+            raise RuntimeError("ScriptedLLM already started")
+        _install_log_filter()
+        self._stopping = False
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self._host, 0))
+        self._socket = sock
+        self._port = int(sock.getsockname()[1])
+        config = uvicorn.Config(
+            self.app,
+            lifespan="off",
+            log_config=None,  # do not touch the process-wide logging configuration
+            access_log=False,
+            timeout_graceful_shutdown=2,
+        )
+        server = uvicorn.Server(config)
+        self._server = server
+        thread = threading.Thread(
+            target=lambda: asyncio.run(server.serve(sockets=[sock])),
+            name=f"ScriptedLLM:{self._port}",
+            daemon=True,
+        )
+        self._thread = thread
+        thread.start()
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("ScriptedLLM failed to start")
+            time.sleep(0.002)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Wake hanging replies, shut the server down and join its thread (idempotent)."""
+        self._stopping = True
+        server, thread, sock = self._server, self._thread, self._socket
+        self._server = self._thread = self._socket = None
+        if server is not None:
+            server.should_exit = True
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive() and server is not None:
+                server.force_exit = True
+                thread.join(timeout)
+        if sock is not None:
+            sock.close()
+
+    def __enter__(self) -> ScriptedLLM:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("ScriptedLLM not started")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        """E.g. ``http://127.0.0.1:PORT/v1`` — pass as ``AsyncOpenAI(base_url=...)``."""
+        return f"http://{self._host}:{self.port}/v1"
+
+    # ------------------------------------------------------------------ script
+
+    def push(self, *replies: Reply) -> None:
+        """Append replies to the script; each request consumes the oldest one."""
+        for reply in replies:
+            if not isinstance(reply, Text | ToolCalls | Fail | Cut | Hang):
+                raise TypeError(f"not a scripted reply: {reply!r}")
+        with self._lock:
+            self._queue.extend(replies)
+
+    def reset(self) -> None:
+        """Drop unconsumed replies and recorded requests, release hanging replies."""
+        with self._lock:
+            self._queue.clear()
+            self._requests.clear()
+            self._disconnects = 0
+            self._release_generation += 1
+
+    def release(self) -> None:
+        """Let every currently hanging :class:`Hang` reply finish."""
+        with self._lock:
+            self._release_generation += 1
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """Snapshot of the parsed JSON bodies of all requests received so far (oldest first)."""
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def pending(self) -> int:
+        """Number of scripted replies not consumed yet."""
+        with self._lock:
+            return len(self._queue)
+
+    @property
+    def disconnects(self) -> int:
+        """How many streams were cancelled because the client went away mid-stream."""
+        with self._lock:
+            return self._disconnects
+
+    # ------------------------------------------------------------------ server side
+
+    async def _chat_completions(self, request: Request) -> Response:
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return JSONResponse(_error_body("request body is not valid JSON", 400), 400)
+        if not isinstance(body, dict):
+            return JSONResponse(_error_body("request body must be a JSON object", 400), 400)
+        with self._lock:
+            self._requests.append(body)
+            reply = self._queue.popleft() if self._queue else None
+            generation = self._release_generation
+
+        if reply is None:
+            return JSONResponse(_error_body("no scripted reply left", 500), 500)
+        if isinstance(reply, Fail):
+            return JSONResponse(_error_body(reply.message, reply.status), reply.status)
+
+        comp = _Completion(body)
+        if body.get("stream") is True:
+            return StreamingResponse(
+                self._guard(self._stream(reply, comp, generation)),
+                media_type="text/event-stream",
+                headers={"cache-control": "no-cache"},
+            )
+        if isinstance(reply, Cut):
+            return StreamingResponse(
+                self._guard(self._cut_json(reply, comp)), media_type="application/json"
+            )
+        return JSONResponse(await self._complete(reply, comp, generation))
+
+    async def _guard(self, stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        # Starlette cancels the body iterator when it sees http.disconnect.
+        try:
+            async for item in stream:
+                yield item
+        except asyncio.CancelledError:
+            with self._lock:
+                self._disconnects += 1
+            raise
+
+    async def _wait_for_release(self, generation: int) -> None:
+        deadline = time.monotonic() + HANG_TIMEOUT
+        while not self._stopping and time.monotonic() < deadline:
+            with self._lock:
+                if self._release_generation != generation:
+                    return
+            await asyncio.sleep(_HANG_STEP)
+
+    async def _stream(
+        self, reply: Text | ToolCalls | Cut | Hang, comp: _Completion, generation: int
+    ) -> AsyncIterator[bytes]:
+        if isinstance(reply, ToolCalls):
+            has_text = bool(reply.text_chunks)
+            yield comp.chunk({"role": "assistant", "content": "" if has_text else None})
+            for piece in reply.text_chunks:
+                yield comp.chunk({"content": piece})
+            for index, (call_id, name, arguments) in enumerate(reply.calls):
+                head = {
+                    "index": index,
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": name, "arguments": ""},
+                }
+                yield comp.chunk({"tool_calls": [head]})
+                for part in _split_args(orjson.dumps(arguments).decode()):
+                    yield comp.chunk(
+                        {"tool_calls": [{"index": index, "function": {"arguments": part}}]}
+                    )
+            for item in comp.end("tool_calls"):
+                yield item
+            return
+
+        yield comp.chunk({"role": "assistant", "content": ""})
+        for piece in reply.chunks:
+            if isinstance(reply, Text) and reply.delay > 0:
+                await asyncio.sleep(reply.delay)
+            yield comp.chunk({"content": piece})
+
+        if isinstance(reply, Cut):
+            # Abort by raising: the exception escapes Starlette (the response has started, so
+            # no 500 can be sent), uvicorn logs it (dropped by _DropScriptedCut) and calls
+            # transport.close() without writing the terminating "0\r\n\r\n" chunk.  close()
+            # still flushes what was already written, so the client gets every chunk above and
+            # then a RemoteProtocolError.  (Returning from the ASGI app without
+            # more_body=False works the same way in uvicorn, but needs a raw ASGI response and
+            # logs an error we could only filter by message text.)
+            raise _ScriptedCut("scripted connection cut")
+        if isinstance(reply, Hang):
+            await self._wait_for_release(generation)
+
+        for item in comp.end("stop"):
+            yield item
+
+    async def _cut_json(self, reply: Cut, comp: _Completion) -> AsyncIterator[bytes]:
+        full = orjson.dumps(comp.completion("".join(reply.chunks), "stop"))
+        yield full[: len(full) // 2]
+        raise _ScriptedCut("scripted connection cut")
+
+    async def _complete(
+        self, reply: Text | ToolCalls | Hang, comp: _Completion, generation: int
+    ) -> dict[str, Any]:
+        if isinstance(reply, ToolCalls):
+            tool_calls = [
+                {
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": name, "arguments": orjson.dumps(arguments).decode()},
+                }
+                for call_id, name, arguments in reply.calls
+            ]
+            content = "".join(reply.text_chunks) or None
+            return comp.completion(content, "tool_calls", tool_calls)
+        if isinstance(reply, Text) and reply.delay > 0:
+            await asyncio.sleep(reply.delay * len(reply.chunks))
+        if isinstance(reply, Hang):
+            await self._wait_for_release(generation)
+        return comp.completion("".join(reply.chunks), "stop")
