@@ -8,11 +8,15 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
+from httpx_ws.transport import ASGIWebSocketTransport
+from starlette.applications import Starlette
 from tortoise import Tortoise
 
 from db.config import tortoise_config
 from db.store import apply_migrations
+from hub.app import create_app
 from hub.config import Settings
 from tests.scripted_llm import ScriptedLLM
 
@@ -103,4 +107,30 @@ def settings(llm: ScriptedLLM, sqlite_url: str) -> Settings:
         database_url=sqlite_url,
         max_frame_bytes=4096,
         tool_timeout_seconds=5,
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Starlette]:
+    """The hub in-process, its lifespan entered (migrations run, real SQLite)."""
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def app_client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app),
+        base_url="http://hub",
+        headers={"X-Internal-Auth": API_KEY},
+    ) as client:
+        yield client
+
+
+def ws_client(app: Starlette, **headers: str) -> httpx.AsyncClient:
+    """A client that also speaks WebSocket in-process. Enter it inside the test body: its
+    transport runs a task group that must be left in the task that entered it."""
+    return httpx.AsyncClient(
+        transport=ASGIWebSocketTransport(app), base_url="http://hub", headers=headers
     )

@@ -28,14 +28,14 @@ class Recorder:
         return "".join(f["token"] for f in self.of_type("assistant_message"))
 
     async def until(
-        self, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 5.0
+        self, done: Callable[[list[dict[str, Any]]], bool], within: float = 5.0
     ) -> list[dict[str, Any]]:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while not done(self.frames):
                 self._changed.clear()
                 await self._changed.wait()
         return self.frames
 
-    async def until_type(self, kind: str, count: int = 1, timeout: float = 5.0) -> dict[str, Any]:
-        await self.until(lambda fs: sum(f["type"] == kind for f in fs) >= count, timeout)
+    async def until_type(self, kind: str, count: int = 1, within: float = 5.0) -> dict[str, Any]:
+        await self.until(lambda fs: sum(f["type"] == kind for f in fs) >= count, within)
         return self.of_type(kind)[count - 1]

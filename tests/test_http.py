@@ -1,0 +1,217 @@
+"""REST, auth, schema and the seed-compatible SSE endpoint, in-process over httpx."""
+
+from __future__ import annotations
+
+import httpx
+import jsonschema
+import pytest
+from starlette.applications import Starlette
+
+from hub import protocol
+from tests.conftest import API_KEY
+from tests.scripted_llm import Fail, ScriptedLLM, Text
+
+PROTECTED = [
+    ("GET", "/agents"),
+    ("GET", "/agents/s1/current"),
+    ("GET", "/sessions"),
+    ("POST", "/sessions"),
+    ("GET", "/sessions/s1/history"),
+    ("GET", "/sessions/s1/pending-approvals"),
+    ("POST", "/sessions/s1/cancel"),
+    ("GET", "/protocol/schema.json"),
+    ("POST", "/auth/ws-ticket"),
+    ("POST", "/agent/message/stream"),
+]
+
+
+async def test_health_needs_no_key_and_reports_the_database(app_client: httpx.AsyncClient) -> None:
+    response = await app_client.get("/health", headers={"X-Internal-Auth": ""})
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ok",
+        "version": "0.1.0",
+        "protocol_version": protocol.PROTOCOL_VERSION,
+        "database": "reachable",
+    }
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED)
+@pytest.mark.parametrize("key", [None, "wrong-key", API_KEY + "x"])
+async def test_every_other_endpoint_refuses_a_missing_or_wrong_key(
+    app: Starlette,
+    method: str,
+    path: str,
+    key: str | None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    headers = {} if key is None else {"X-Internal-Auth": key}
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://hub")
+    async with client:
+        response = await client.request(method, path, headers=headers)
+    assert response.status_code == 401
+    assert response.json()["error"] == "unauthorized"
+    assert "X-Internal-Auth" in caplog.text
+    assert API_KEY not in caplog.text and (key is None or key not in caplog.text)
+
+
+async def test_agents_are_listed_with_tools_and_write_policy(app_client: httpx.AsyncClient) -> None:
+    body = (await app_client.get("/agents")).json()
+    assert [a["name"] for a in body["agents"]] == [
+        "orchestrator",
+        "coder",
+        "architect",
+        "debug",
+        "ask",
+    ]
+    policies = {a["name"]: a["write_policy"] for a in body["agents"]}
+    assert policies == {
+        "orchestrator": "read_only",
+        "coder": "any",
+        "architect": "markdown_only",
+        "debug": "read_only",
+        "ask": "read_only",
+    }
+    assert body["default_agent"] == "orchestrator"
+
+
+async def test_sessions_are_created_listed_and_paged(app_client: httpx.AsyncClient) -> None:
+    for name in ("a", "b", "c"):
+        created = await app_client.post("/sessions", json={"session_id": name})
+        assert created.status_code == 201
+        assert created.json()["current_agent"] == "orchestrator"
+    assert (await app_client.post("/sessions", json={"session_id": "a"})).status_code == 409
+    generated = await app_client.post("/sessions")
+    assert generated.status_code == 201 and generated.json()["session_id"]
+
+    first = (await app_client.get("/sessions", params={"limit": 2})).json()
+    assert [s["session_id"] for s in first["sessions"]] == [generated.json()["session_id"], "c"]
+    rest = await app_client.get("/sessions", params={"limit": 2, "before": first["next_before"]})
+    assert [s["session_id"] for s in rest.json()["sessions"]] == ["b", "a"]
+    assert (await app_client.get("/agents/a/current")).json() == {
+        "session_id": "a",
+        "agent": "orchestrator",
+    }
+
+
+@pytest.mark.parametrize(
+    ("request_args", "status", "code"),
+    [
+        (("POST", "/sessions", {"content": b"{nope"}), 400, "invalid_json"),
+        (("POST", "/sessions", {"json": {"session_id": "no spaces"}}), 422, "invalid_request"),
+        (("GET", "/sessions/nope/history", {}), 404, "not_found"),
+        (("GET", "/agents/nope/current", {}), 404, "not_found"),
+        (("GET", "/sessions/nope/pending-approvals", {}), 404, "not_found"),
+        (("GET", "/sessions", {"params": {"limit": "0"}}), 400, "bad_request"),
+        (("GET", "/sessions", {"params": {"before": "yesterday"}}), 400, "bad_request"),
+        (("GET", "/no/such/route", {}), 404, "not_found"),
+        (("DELETE", "/sessions", {}), 405, "method_not_allowed"),
+    ],
+)
+async def test_bad_requests_get_a_json_error(
+    app_client: httpx.AsyncClient,
+    request_args: tuple[str, str, dict[str, object]],
+    status: int,
+    code: str,
+) -> None:
+    method, path, kwargs = request_args
+    response = await app_client.request(method, path, **kwargs)  # type: ignore[arg-type]
+    assert response.status_code == status
+    assert response.json()["error"] == code
+    assert response.json()["detail"]
+
+
+async def test_history_pages_backwards_from_a_message_id(
+    app_client: httpx.AsyncClient, llm: ScriptedLLM
+) -> None:
+    for n in range(3):
+        llm.push(Text([f"answer {n}"]))
+        await app_client.post(
+            "/agent/message/stream", json={"session_id": "h", "content": f"question {n}"}
+        )
+    last = (await app_client.get("/sessions/h/history", params={"limit": 4})).json()
+    assert [m["content"] for m in last["messages"]] == [
+        "question 1",
+        "answer 1",
+        "question 2",
+        "answer 2",
+    ]
+    older = await app_client.get(
+        "/sessions/h/history", params={"limit": 4, "before": last["next_before"]}
+    )
+    assert [m["content"] for m in older.json()["messages"]] == ["question 0", "answer 0"]
+    assert older.json()["next_before"] is None
+
+
+async def test_served_schema_is_the_models_schema(app_client: httpx.AsyncClient) -> None:
+    schema = (await app_client.get("/protocol/schema.json")).json()
+    assert schema == protocol.json_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    client_types = set(schema["$defs"]["ClientFrame"]["discriminator"]["mapping"])
+    assert client_types == protocol.CLIENT_FRAME_TYPES
+    hub_types = set(schema["$defs"]["HubFrame"]["discriminator"]["mapping"])
+    assert protocol.EXTENSION_FRAME_TYPES < hub_types
+    assert {"assistant_message", "tool_call", "agent_switched", "error"} < hub_types
+
+
+SEED_STREAM = (
+    b'data: {"token":"Hello, ","is_final":false,"type":"assistant_message"}\n\n'
+    b'data: {"token":"world","is_final":false,"type":"assistant_message"}\n\n'
+    b'data: {"token":"","is_final":true,"type":"assistant_message"}\n\n'
+    b"data: [DONE]\n\n"
+)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"session_id": "sse", "role": "user", "content": "Say hello"},
+        {"session_id": "sse", "message": {"type": "user_message", "content": "Say hello"}},
+    ],
+    ids=["seed-body", "gateway-body"],
+)
+async def test_sse_streams_tokens_in_the_seed_format(
+    app_client: httpx.AsyncClient, llm: ScriptedLLM, body: dict[str, object]
+) -> None:
+    llm.push(Text(["Hello, ", "world"]))
+    async with app_client.stream("POST", "/agent/message/stream", json=body) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        raw = b"".join([chunk async for chunk in response.aiter_bytes()])
+    assert raw == SEED_STREAM
+    history = (await app_client.get("/sessions/sse/history")).json()["messages"]
+    assert [(m["role"], m["content"]) for m in history] == [
+        ("user", "Say hello"),
+        ("assistant", "Hello, world"),
+    ]
+
+
+async def test_sse_reports_an_llm_failure_as_an_error_event(
+    app_client: httpx.AsyncClient, llm: ScriptedLLM
+) -> None:
+    llm.push(Fail(503, "upstream down"))
+    response = await app_client.post(
+        "/agent/message/stream", json={"session_id": "f", "content": "hi"}
+    )
+    events = response.content.split(b"\n\n")
+    assert events[0] == b'data: {"token":"","is_final":true,"type":"assistant_message"}'
+    assert events[1].startswith(b'data: {"type":"error","content":"LLM endpoint answered HTTP 503')
+    assert events[1].endswith(b'"code":"llm_error"}')
+    assert events[2:] == [b"data: [DONE]", b""]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "code"),
+    [
+        ({"content": b"not json"}, 400, "invalid_json"),
+        ({"json": {"session_id": "x"}}, 422, "invalid_request"),
+        ({"json": {"content": "hi"}}, 422, "invalid_request"),
+        ({"json": {"session_id": "x", "content": "hi", "role": "robot"}}, 422, "invalid_request"),
+        ({"json": {"session_id": "x", "content": "x" * 5000}}, 413, "too_large"),
+    ],
+)
+async def test_sse_refuses_bad_bodies_with_json_errors(
+    app_client: httpx.AsyncClient, kwargs: dict[str, object], status: int, code: str
+) -> None:
+    response = await app_client.post("/agent/message/stream", **kwargs)  # type: ignore[arg-type]
+    assert (response.status_code, response.json()["error"]) == (status, code)
