@@ -1,0 +1,154 @@
+"""End to end: the hub as a real uvicorn process, the `websockets` client, the real openai
+client inside the hub talking to the scripted LLM server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
+
+from tests.conftest import API_KEY
+from tests.hub_process import HubProcess
+from tests.scripted_llm import Hang, ScriptedLLM, Text
+
+AUTH = {"X-Internal-Auth": API_KEY}
+
+
+@pytest.fixture
+def hub(tmp_path: Path, llm: ScriptedLLM) -> Iterator[HubProcess]:
+    process = HubProcess(tmp_path, llm.base_url).start()
+    yield process
+    process.stop()
+
+
+@asynccontextmanager
+async def ide(hub: HubProcess, session_id: str) -> AsyncIterator[ClientConnection]:
+    async with connect(f"{hub.ws_url}/ws/{session_id}", additional_headers=AUTH) as ws:
+        yield ws
+
+
+async def receive(ws: ClientConnection) -> dict[str, Any]:
+    async with asyncio.timeout(5):
+        data: dict[str, Any] = orjson.loads(await ws.recv())
+    return data
+
+
+async def receive_until(ws: ClientConnection, kind: str) -> list[dict[str, Any]]:
+    frames = [await receive(ws)]
+    while frames[-1]["type"] != kind:
+        frames.append(await receive(ws))
+    return frames
+
+
+async def send(ws: ClientConnection, **frame: Any) -> None:
+    await ws.send(orjson.dumps(frame).decode())
+
+
+async def test_an_ide_session_over_a_real_socket_survives_a_restart(
+    hub: HubProcess, llm: ScriptedLLM
+) -> None:
+    llm.push(Text(["Hello", " from", " the hub"]))
+    async with ide(hub, "ide-session") as ws:
+        assert (await receive(ws))["type"] == "session_ready"
+        await send(ws, type="user_message", content="hi", role="user")
+        turn = await receive_until(ws, "run_finished")
+        await send(ws, type="switch_agent", agent_type="ask", content="", reason="questions")
+        switched = await receive(ws)
+    assert "".join(f.get("token", "") for f in turn) == "Hello from the hub"
+    assert [f["seq"] for f in turn] == sorted({f["seq"] for f in turn})
+    assert (switched["type"], switched["to_agent"]) == ("agent_switched", "ask")
+
+    hub.restart()
+    async with ide(hub, "ide-session") as ws:
+        ready = await receive(ws)
+    assert ready["current_agent"] == "ask"
+    async with httpx.AsyncClient(base_url=hub.http_url, headers=AUTH) as client:
+        history = (await client.get("/sessions/ide-session/history")).json()["messages"]
+        current = (await client.get("/agents/ide-session/current")).json()
+    assert [(m["role"], m["content"]) for m in history][:2] == [
+        ("user", "hi"),
+        ("assistant", "Hello from the hub"),
+    ]
+    assert history[2]["role"] == "system" and "to ask" in history[2]["content"]
+    assert current["agent"] == "ask"
+    assert (hub.workdir / "data" / "agent_hub.sqlite3").exists()
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-Internal-Auth": "wrong-key"}])
+async def test_a_socket_without_the_key_is_refused_with_401_json(
+    hub: HubProcess, headers: dict[str, str]
+) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(f"{hub.ws_url}/ws/x", additional_headers=headers):
+            pass
+    assert refused.value.response.status_code == 401
+    assert orjson.loads(refused.value.response.body or b"{}")["error"] == "unauthorized"
+
+
+async def test_a_browser_ticket_opens_exactly_one_socket(hub: HubProcess) -> None:
+    async with httpx.AsyncClient(base_url=hub.http_url, headers=AUTH) as client:
+        ticket = (await client.post("/auth/ws-ticket")).json()["ticket"]
+    async with connect(f"{hub.ws_url}/ws/browser?ticket={ticket}") as ws:
+        assert (await receive(ws))["type"] == "session_ready"
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(f"{hub.ws_url}/ws/browser?ticket={ticket}"):
+            pass
+    assert refused.value.response.status_code == 401
+
+
+async def test_bad_input_on_one_session_leaves_it_and_others_working(
+    hub: HubProcess, llm: ScriptedLLM
+) -> None:
+    llm.push(Hang(["slow"]), Text(["fine"]))
+    async with ide(hub, "busy") as busy, ide(hub, "noisy") as noisy:
+        await receive(busy)
+        await receive(noisy)
+        await send(busy, type="user_message", content="take your time")
+        await receive_until(busy, "assistant_message")
+        await noisy.send("x" * 10_000)
+        assert (await receive(noisy))["code"] == "frame_too_large"
+        await noisy.send("{broken")
+        assert (await receive(noisy))["code"] == "invalid_json"
+        await send(noisy, type="user_message", content="quick one")
+        noisy_turn = await receive_until(noisy, "run_finished")
+        llm.release()
+        busy_turn = await receive_until(busy, "run_finished")
+    assert "".join(f.get("token", "") for f in noisy_turn) == "fine"
+    assert busy_turn[-1]["reason"] == "completed"
+
+
+async def test_cancel_over_the_socket_stops_the_run(hub: HubProcess, llm: ScriptedLLM) -> None:
+    llm.push(Hang(["thinking"]))
+    async with ide(hub, "c") as ws:
+        await receive(ws)
+        await send(ws, type="user_message", content="long task")
+        await receive_until(ws, "assistant_message")
+        await send(ws, type="cancel")
+        frames = await receive_until(ws, "run_finished")
+    assert frames[-1]["reason"] == "cancelled"
+
+
+async def test_sse_tokens_arrive_while_the_model_is_still_writing(
+    hub: HubProcess, llm: ScriptedLLM
+) -> None:
+    llm.push(Hang(["first ", "second"]))
+    body = {"session_id": "sse-live", "role": "user", "content": "go"}
+    async with (
+        httpx.AsyncClient(base_url=hub.http_url, headers=AUTH) as client,
+        client.stream("POST", "/agent/message/stream", json=body) as response,
+    ):
+        lines = response.aiter_lines()
+        first = await anext(lines)
+        assert first == 'data: {"token":"first ","is_final":false,"type":"assistant_message"}'
+        llm.release()
+        rest = [line async for line in lines if line]
+    assert rest[-1] == "data: [DONE]"
+    assert rest[-2] == 'data: {"token":"","is_final":true,"type":"assistant_message"}'
