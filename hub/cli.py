@@ -87,7 +87,10 @@ def serve(settings: Settings, *, dev: bool) -> int:
             )
             return 2
         settings = settings.model_copy(update={"internal_api_key": secrets.token_urlsafe(24)})
-        print(f"agent-hub: --dev: X-Internal-Auth key for this run: {settings.internal_api_key}")
+        print(
+            f"agent-hub: --dev: X-Internal-Auth key for this run: {settings.internal_api_key}",
+            flush=True,
+        )
     import uvicorn
 
     from hub.app import create_app

@@ -13,6 +13,7 @@ import pytest
 from httpx_ws.transport import ASGIWebSocketTransport
 from starlette.applications import Starlette
 from tortoise import Tortoise
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from db.config import tortoise_config
 from db.store import apply_migrations
@@ -80,6 +81,13 @@ async def _orm(url: str) -> AsyncIterator[str]:
     await Tortoise.init(config=tortoise_config(url))
     yield url
     await Tortoise.close_connections()
+
+
+@pytest.fixture(autouse=True)
+def _forget_cached_sql() -> Iterator[None]:
+    yield
+    # Tortoise caches SQL per connection *name*; this one process meets two dialects.
+    EXECUTOR_CACHE.clear()
 
 
 @pytest.fixture

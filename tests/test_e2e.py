@@ -152,3 +152,27 @@ async def test_sse_tokens_arrive_while_the_model_is_still_writing(
         rest = [line async for line in lines if line]
     assert rest[-1] == "data: [DONE]"
     assert rest[-2] == 'data: {"token":"","is_final":true,"type":"assistant_message"}'
+
+
+@pytest.mark.postgres
+async def test_the_hub_keeps_history_in_postgresql_across_restarts(
+    tmp_path: Path, llm: ScriptedLLM, postgres_url: str
+) -> None:
+    hub = HubProcess(tmp_path, llm.base_url, AGENT_RUNTIME__DATABASE_URL=postgres_url).start()
+    try:
+        llm.push(Text(["stored ", "in postgres"]))
+        async with ide(hub, "pg") as ws:
+            await receive(ws)
+            await send(ws, type="user_message", content="remember me")
+            await receive_until(ws, "run_finished")
+        hub.restart()
+        async with httpx.AsyncClient(base_url=hub.http_url, headers=AUTH) as client:
+            health = (await client.get("/health")).json()
+            history = (await client.get("/sessions/pg/history")).json()["messages"]
+    finally:
+        hub.stop()
+    assert health["database"] == "reachable"
+    assert [(m["role"], m["content"]) for m in history] == [
+        ("user", "remember me"),
+        ("assistant", "stored in postgres"),
+    ]

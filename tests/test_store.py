@@ -1,0 +1,76 @@
+"""The persistence layer on SQLite and on PostgreSQL: same code, same answers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from tortoise import Tortoise
+
+from db import store
+from db.config import tortoise_config
+from db.models import Approval, ChatSession, MessageStatus, ToolCallRecord, ToolCallStatus
+
+
+async def test_migrations_are_idempotent_and_history_survives_reconnecting(
+    database: str,
+) -> None:
+    await store.get_or_create_session("s", "coder")
+    await store.add_message("s", "user", "hello", agent="coder")
+    await Tortoise.close_connections()
+
+    await store.apply_migrations(database)  # a second start migrates nothing and loses nothing
+    await Tortoise.init(config=tortoise_config(database))
+    messages = await store.history("s", 10)
+    assert [(m.role, m.content, m.agent) for m in messages] == [("user", "hello", "coder")]
+    assert await store.database_reachable()
+
+
+async def test_history_pages_oldest_first_before_an_id(database: str) -> None:
+    await store.get_or_create_session("s", "coder")
+    ids = [(await store.add_message("s", "user", f"m{n}")).id for n in range(5)]
+    assert [m.content for m in await store.history("s", 2)] == ["m3", "m4"]
+    assert [m.content for m in await store.history("s", 2, before=ids[3])] == ["m1", "m2"]
+    assert [m.content for m in await store.history("s", 10, before=ids[0])] == []
+
+
+async def test_messages_keep_status_agent_and_tool_calls(database: str) -> None:
+    await store.get_or_create_session("s", "coder")
+    calls = [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]
+    await store.add_message("s", "assistant", "part", status=MessageStatus.CANCELLED)
+    await store.add_message("s", "assistant", "", agent="coder", tool_calls=calls)
+    await store.add_message("s", "tool", "result", tool_call_id="c1")
+    cancelled, with_calls, tool = await store.history("s", 10)
+    assert cancelled.status == MessageStatus.CANCELLED
+    assert with_calls.tool_calls == calls
+    assert tool.tool_call_id == "c1"
+
+
+async def test_sessions_list_newest_first_and_remember_their_agent(database: str) -> None:
+    for name in ("a", "b", "c"):
+        await store.get_or_create_session(name, "orchestrator")
+    await store.set_current_agent("b", "debug")
+    first = await store.list_sessions(2)
+    assert [s.id for s in first] == ["c", "b"]
+    rest = await store.list_sessions(2, before=first[-1].created_at)
+    assert [s.id for s in rest] == ["a"]
+    assert (await ChatSession.get(id="b")).current_agent == "debug"
+    assert await store.get_session("nope") is None
+
+
+async def test_tool_calls_and_pending_approvals_round_trip(database: str) -> None:
+    await store.get_or_create_session("s", "coder")
+    await store.record_tool_call("c1", "s", "coder", "write_file", {"path": "a.md"})
+    await store.record_tool_call("c2", "s", "coder", "read_file", {"path": "b.py"})
+    await Approval.create(session_id="s", call_id="c1", expires_at=datetime.now(UTC))
+    pending = await store.pending_approvals("s")
+    assert [(a.call.id, a.call.arguments) for a in pending] == [("c1", {"path": "a.md"})]
+
+    await store.finish_tool_call("c2", ToolCallStatus.DONE, {"lines": ["x", "y"]}, None)
+    await store.finish_tool_call("c1", ToolCallStatus.FAILED, "plain text", "denied")
+    done, failed = await ToolCallRecord.get(id="c2"), await ToolCallRecord.get(id="c1")
+    assert (done.status, done.result, done.finished_at is not None) == (
+        ToolCallStatus.DONE,
+        {"lines": ["x", "y"]},
+        True,
+    )
+    assert (failed.result, failed.error) == ("plain text", "denied")
