@@ -26,9 +26,16 @@ class SessionRegistry:
             live = self._live.get(session_id)
             if live is None:
                 row = await store.get_or_create_session(session_id, DEFAULT_AGENT)
-                live = LiveSession(row.id, row.current_agent, self._engine, self._tool_timeout)
+                live = LiveSession(
+                    row.id, row.current_agent, self._engine, self._tool_timeout, self._forget
+                )
                 self._live[session_id] = live
             return live
+
+    def _forget(self, live: LiveSession) -> None:
+        # Quiet sessions are reopened from the database on next use; memory stays bounded.
+        if self._live.get(live.id) is live:
+            del self._live[live.id]
 
     def get(self, session_id: str) -> LiveSession | None:
         return self._live.get(session_id)

@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -58,9 +59,15 @@ def _encode(data: dict[str, Any]) -> Frame:
 
 class LiveSession:
     def __init__(
-        self, session_id: str, current_agent: str, engine: TurnEngine, tool_timeout: float
+        self,
+        session_id: str,
+        current_agent: str,
+        engine: TurnEngine,
+        tool_timeout: float,
+        on_quiet: Callable[[LiveSession], None] | None = None,
     ) -> None:
         self.id = session_id
+        self._on_quiet = on_quiet
         self.current_agent = current_agent
         self._engine = engine
         self._tool_timeout = tool_timeout
@@ -112,6 +119,12 @@ class LiveSession:
 
     def detach(self, subscriber: Subscriber) -> None:
         self._subscribers.discard(subscriber)
+        self._check_quiet()
+
+    def _check_quiet(self) -> None:
+        """Tell the owner when nobody listens and nothing runs, so it can let go of us."""
+        if not self._subscribers and self.run_state == "idle" and self._on_quiet is not None:
+            self._on_quiet(self)
 
     async def handle(self, frame: p.ClientFrame, origin: Subscriber) -> None:
         """Act on one validated client frame; problems are answered to `origin` only."""
@@ -248,6 +261,8 @@ class LiveSession:
             # wait() rather than await: a cancelled run must not cancel the queue behind it.
             await asyncio.wait({self._run})
             self._run = None
+        self._worker = None
+        self._check_quiet()
 
     async def _turn(self, message: QueuedMessage) -> TurnOutcome:
         agent = AGENTS[self.current_agent]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import openai
@@ -13,6 +14,7 @@ from agents.llm import ChatModel
 from db import store
 from db.models import ChatSession, MessageStatus, ToolCallRecord, ToolCallStatus
 from hub import protocol as p
+from hub.registry import SessionRegistry
 from hub.session import LiveSession
 from tests.frames import Recorder
 from tests.scripted_llm import Cut, Fail, Hang, ScriptedLLM, Text, ToolCalls
@@ -231,3 +233,28 @@ async def test_ping_is_answered_to_the_sender_only(session: LiveSession, ide: Re
     await session.handle(p.Ping(data="42"), ide)
     assert ide.of_type("pong")[0]["data"] == "42"
     assert other.of_type("pong") == []
+
+
+async def test_a_quiet_session_is_let_go_and_reopened_from_the_database(
+    sqlite_db: str, engine: TurnEngine, llm: ScriptedLLM
+) -> None:
+    registry = SessionRegistry(engine, tool_timeout=5)
+    live = await registry.open("q")
+    ide = Recorder()
+    await live.attach(ide)
+    await live.switch_agent("debug", "investigating")
+    llm.push(Hang(["working"]))
+    live.submit("hi")
+    await ide.until_type("assistant_message")
+    live.detach(ide)
+    assert registry.get("q") is live  # the run goes on without clients
+
+    llm.release()
+    async with asyncio.timeout(5):
+        while registry.get("q") is not None:
+            await asyncio.sleep(0.01)
+    reopened = await registry.open("q")
+    assert reopened is not live
+    assert reopened.current_agent == "debug"
+    assert [c for _, c, _ in await stored("q")][-2:] == ["hi", "working"]
+    await registry.close_all()

@@ -1,0 +1,199 @@
+"""A minimal, fast OpenAI-compatible streaming server for the benchmarks (raw asyncio, HTTP/1.1).
+
+Run as its own process so that its CPU time never competes with the code being measured::
+
+    python bench/fake_llm.py [--port 0]      # prints "PORT <n>" on stdout once listening
+
+Every ``POST .../chat/completions`` with ``"stream": true`` is answered with a chunked
+``text/event-stream`` in the same chunk shape as ``tests/scripted_llm.py`` (role chunk, one chunk
+per content delta, finish chunk, ``data: [DONE]``).  What is streamed is read from the *last user
+message*, a line of ``key=value`` words, e.g. ``bench n=20000`` or ``bench n=400 every_ms=5``:
+
+* ``n`` -- number of content chunks (default 100);
+* ``every_ms`` -- 0 (default): the whole stream is pre-encoded once per ``n`` and written as
+  ~64 KiB blocks, so the server costs next to nothing per chunk; > 0: one chunk is written every
+  ``every_ms`` milliseconds and its content is ``time.time_ns()`` taken right before the write
+  (the emit timestamp used for latency measurements).
+
+Connections are kept alive, so the openai SDK's connection pool works as with a real endpoint.
+Anything else (no ``stream``, bad JSON, other paths) gets a 400 with an OpenAI-style error body.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import time
+from typing import Any
+
+import orjson
+
+BLOCK_BYTES = 64 * 1024
+# Token-like deltas of 2..8 characters, as a tokenizer would produce them.
+WORDS = [" the", " hub", " stream", "s", " token", " of", " a", " socket", " model", ",", " is", "."]
+
+_HEAD = (
+    b"HTTP/1.1 200 OK\r\n"
+    b"content-type: text/event-stream\r\n"
+    b"cache-control: no-cache\r\n"
+    b"transfer-encoding: chunked\r\n"
+    b"\r\n"
+)
+_END = b"0\r\n\r\n"
+
+
+def _sse(obj: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+def _http_chunk(data: bytes) -> bytes:
+    return b"%x\r\n" % len(data) + data + b"\r\n"
+
+
+class _Chunks:
+    """Chunk payloads in the shape of tests/scripted_llm.py's `_Completion`."""
+
+    def __init__(self, model: str, created: int) -> None:
+        self.base = {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": None,
+        }
+
+    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return _sse({**self.base, "choices": [choice]})
+
+    def first(self) -> bytes:
+        return self.chunk({"role": "assistant", "content": ""})
+
+    def last(self) -> bytes:
+        return self.chunk({}, "stop") + b"data: [DONE]\n\n"
+
+
+_cache: dict[tuple[int, str], list[bytes]] = {}
+
+
+def prebuilt_stream(n: int, model: str) -> list[bytes]:
+    """The whole SSE body for `n` chunks as HTTP/1.1 chunked blocks of ~BLOCK_BYTES (cached)."""
+    key = (n, model)
+    if key not in _cache:
+        chunks = _Chunks(model, int(time.time()))
+        events = [chunks.first()]
+        events += [chunks.chunk({"content": WORDS[i % len(WORDS)]}) for i in range(n)]
+        events.append(chunks.last())
+        blocks, current, size = [], [], 0
+        for event in events:
+            current.append(event)
+            size += len(event)
+            if size >= BLOCK_BYTES:
+                blocks.append(_http_chunk(b"".join(current)))
+                current, size = [], 0
+        if current:
+            blocks.append(_http_chunk(b"".join(current)))
+        _cache[key] = blocks
+    return _cache[key]
+
+
+def parse_spec(body: dict[str, Any]) -> dict[str, float]:
+    """`key=value` words of the last user message (see the module docstring)."""
+    spec = {"n": 100.0, "every_ms": 0.0}
+    for message in reversed(body.get("messages") or []):
+        if isinstance(message, dict) and message.get("role") == "user":
+            for word in str(message.get("content") or "").split():
+                key, sep, value = word.partition("=")
+                if sep and key in spec:
+                    spec[key] = float(value)
+            break
+    return spec
+
+
+async def _error(writer: asyncio.StreamWriter, message: str) -> None:
+    body = orjson.dumps({"error": {"message": message, "type": "invalid_request_error"}})
+    writer.write(
+        b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+        b"content-length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    await writer.drain()
+
+
+async def _stream(writer: asyncio.StreamWriter, body: dict[str, Any]) -> None:
+    spec = parse_spec(body)
+    n, every = int(spec["n"]), spec["every_ms"] / 1000
+    model = str(body.get("model") or "bench-model")
+    writer.write(_HEAD)
+    if every <= 0:
+        for block in prebuilt_stream(n, model):
+            writer.write(block)
+            await writer.drain()
+    else:
+        chunks = _Chunks(model, int(time.time()))
+        writer.write(_http_chunk(chunks.first()))
+        for _ in range(n):
+            await asyncio.sleep(every)
+            writer.write(_http_chunk(chunks.chunk({"content": str(time.time_ns())})))
+        writer.write(_http_chunk(chunks.last()))
+    writer.write(_END)
+    await writer.drain()
+
+
+async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            request_line, *header_lines = head.decode("latin-1").split("\r\n")
+            length = 0
+            for line in header_lines:
+                name, _, value = line.partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value)
+            raw = await reader.readexactly(length) if length else b""
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                body = None
+            path = request_line.split(" ")[1] if " " in request_line else ""
+            if not path.endswith("/chat/completions") or not isinstance(body, dict):
+                await _error(writer, "bench server: POST .../chat/completions with a JSON body")
+            elif body.get("stream") is not True:
+                await _error(writer, "bench server: only stream=true is supported")
+            else:
+                await _stream(writer, body)
+    except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+        pass
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+
+
+async def serve(host: str, port: int) -> None:
+    server = await asyncio.start_server(handle, host, port, backlog=1024)
+    bound = server.sockets[0].getsockname()[1]
+    print(f"PORT {bound}", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
+    args = parser.parse_args(argv)
+    try:
+        import uvloop  # the hub runs on uvloop too (uvicorn's default when installed)
+    except ImportError:
+        runner: Any = asyncio.run
+    else:
+        runner = uvloop.run
+    with contextlib.suppress(KeyboardInterrupt):
+        runner(serve(args.host, args.port))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
