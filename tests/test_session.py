@@ -251,7 +251,7 @@ async def test_a_quiet_session_is_let_go_and_reopened_from_the_database(
 
     llm.release()
     async with asyncio.timeout(5):
-        while registry.get("q") is not None:
+        while registry.get("q") is not None:  # noqa: ASYNC110 - no event to wait on here
             await asyncio.sleep(0.01)
     reopened = await registry.open("q")
     assert reopened is not live
