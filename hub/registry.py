@@ -7,6 +7,7 @@ import asyncio
 from agents.definitions import DEFAULT_AGENT
 from agents.engine import TurnEngine
 from db import store
+from hub.protocol import PendingApproval
 from hub.session import LiveSession
 
 
@@ -27,7 +28,12 @@ class SessionRegistry:
             if live is None:
                 row = await store.get_or_create_session(session_id, DEFAULT_AGENT)
                 live = LiveSession(
-                    row.id, row.current_agent, self._engine, self._tool_timeout, self._forget
+                    row.id,
+                    row.current_agent,
+                    self._engine,
+                    self._tool_timeout,
+                    on_quiet=self._forget,
+                    pending_approvals=await _pending_approvals(session_id),
                 )
                 self._live[session_id] = live
             return live
@@ -43,3 +49,16 @@ class SessionRegistry:
     async def close_all(self) -> None:
         sessions, self._live = list(self._live.values()), {}
         await asyncio.gather(*(s.close() for s in sessions))
+
+
+async def _pending_approvals(session_id: str) -> list[PendingApproval]:
+    return [
+        PendingApproval(
+            call_id=a.call.id,
+            tool_name=a.call.tool_name,
+            arguments=a.call.arguments,
+            agent=a.call.agent,
+            created_at=a.created_at.isoformat(),
+        )
+        for a in await store.pending_approvals(session_id)
+    ]

@@ -65,10 +65,12 @@ class LiveSession:
         engine: TurnEngine,
         tool_timeout: float,
         on_quiet: Callable[[LiveSession], None] | None = None,
+        pending_approvals: list[p.PendingApproval] | None = None,
     ) -> None:
         self.id = session_id
-        self._on_quiet = on_quiet
         self.current_agent = current_agent
+        self._on_quiet = on_quiet
+        self._pending_approvals = {a.call_id: a for a in pending_approvals or ()}
         self._engine = engine
         self._tool_timeout = tool_timeout
         self._seq = 0
@@ -86,31 +88,17 @@ class LiveSession:
     def run_state(self) -> Literal["idle", "running"]:
         return "running" if self._worker is not None and not self._worker.done() else "idle"
 
-    @property
-    def subscriber_count(self) -> int:
-        return len(self._subscribers)
-
     # --- clients ----------------------------------------------------------------------------
 
-    async def attach(self, subscriber: Subscriber) -> None:
-        """Add a client and greet it with `session_ready`."""
+    def attach(self, subscriber: Subscriber) -> None:
+        """Add a client and greet it with `session_ready` before any other frame."""
         self._subscribers.add(subscriber)
-        pending = [
-            p.PendingApproval(
-                call_id=a.call.id,
-                tool_name=a.call.tool_name,
-                arguments=a.call.arguments,
-                agent=a.call.agent,
-                created_at=a.created_at.isoformat(),
-            )
-            for a in await store.pending_approvals(self.id)
-        ]
         self.reply(
             subscriber,
             p.SessionReady,
             current_agent=self.current_agent,
             run_state=self.run_state,
-            pending_approvals=pending,
+            pending_approvals=list(self._pending_approvals.values()),
         )
 
     def subscribe(self, subscriber: Subscriber) -> None:

@@ -45,7 +45,7 @@ async def session_socket(websocket: WebSocket) -> None:
     await websocket.accept()
     live = await hub.registry.open(session_id)
     client = SocketClient(websocket)
-    await live.attach(client)
+    live.attach(client)
     writer = asyncio.create_task(client.pump())
     try:
         await _read_frames(websocket, live, client, hub.settings.max_frame_bytes)

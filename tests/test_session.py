@@ -36,9 +36,9 @@ async def session(sqlite_db: str, engine: TurnEngine) -> AsyncIterator[LiveSessi
 
 
 @pytest.fixture
-async def ide(session: LiveSession) -> Recorder:
+def ide(session: LiveSession) -> Recorder:
     recorder = Recorder()
-    await session.attach(recorder)
+    session.attach(recorder)
     return recorder
 
 
@@ -158,7 +158,7 @@ async def test_every_client_gets_the_same_broadcast_frames(
     session: LiveSession, ide: Recorder, llm: ScriptedLLM
 ) -> None:
     console = Recorder()
-    await session.attach(console)
+    session.attach(console)
     llm.push(Text(["a", "b"]))
     session.submit("hi")
     await ide.until_type("run_finished")
@@ -199,7 +199,7 @@ async def test_a_tool_result_nobody_waits_for_is_refused_to_its_sender_only(
     session: LiveSession, ide: Recorder
 ) -> None:
     other = Recorder()
-    await session.attach(other)
+    session.attach(other)
     await session.handle(p.ToolResult(call_id="nope", result=1), ide)
     assert ide.of_type("error")[0]["code"] == "unknown_call"
     assert other.of_type("error") == []
@@ -229,7 +229,7 @@ async def test_switching_agent_is_broadcast_stored_and_remembered(
 
 async def test_ping_is_answered_to_the_sender_only(session: LiveSession, ide: Recorder) -> None:
     other = Recorder()
-    await session.attach(other)
+    session.attach(other)
     await session.handle(p.Ping(data="42"), ide)
     assert ide.of_type("pong")[0]["data"] == "42"
     assert other.of_type("pong") == []
@@ -241,7 +241,7 @@ async def test_a_quiet_session_is_let_go_and_reopened_from_the_database(
     registry = SessionRegistry(engine, tool_timeout=5)
     live = await registry.open("q")
     ide = Recorder()
-    await live.attach(ide)
+    live.attach(ide)
     await live.switch_agent("debug", "investigating")
     llm.push(Hang(["working"]))
     live.submit("hi")
