@@ -83,6 +83,7 @@ class TurnEngine:
         """Answer the conversation as it stands in the store (the user message already in it)."""
         messages = await load_context(session_id, agent)
         step = _Step()
+        last_stored: int | None = None
         try:
             for _ in range(self._max_steps):
                 step = _Step()
@@ -90,9 +91,9 @@ class TurnEngine:
                 sink.message_end()
                 requests = step.requests()
                 message = await _store_step(session_id, agent, step, requests)
-                step = _Step()
+                step, last_stored = _Step(), message.id
                 if not requests:
-                    return TurnOutcome("completed", message.id)
+                    return TurnOutcome("completed", last_stored)
                 messages.append(_as_openai(message))
                 for request in requests:
                     messages.append(await _run_tool(session_id, agent, request, sink))
@@ -109,7 +110,7 @@ class TurnEngine:
             stored = await _store_partial(session_id, agent, step, MessageStatus.CANCELLED)
             if step.text:
                 sink.message_end()
-            return TurnOutcome("cancelled", stored)
+            return TurnOutcome("cancelled", stored or last_stored)
         sink.error("max_steps", f"stopped after {self._max_steps} model calls in one turn")
         return TurnOutcome("error")
 
@@ -127,7 +128,21 @@ class TurnEngine:
 async def load_context(session_id: str, agent: AgentSpec) -> list[dict[str, Any]]:
     """The agent's instructions followed by the stored conversation, in OpenAI's format."""
     history = await store.history(session_id, CONTEXT_MESSAGES)
-    return [{"role": "system", "content": agent.instructions}] + [_as_openai(m) for m in history]
+    context = [{"role": "system", "content": agent.instructions}]
+    unanswered: list[str] = []
+    for message in history:
+        if message.role != "tool":
+            context += [_no_result(call_id) for call_id in unanswered]
+            unanswered = [call["id"] for call in message.tool_calls or ()]
+        elif message.tool_call_id in unanswered:
+            unanswered.remove(message.tool_call_id)
+        context.append(_as_openai(message))
+    return context + [_no_result(call_id) for call_id in unanswered]
+
+
+def _no_result(call_id: str) -> dict[str, Any]:
+    # A run cancelled or killed mid-tool leaves calls without results; APIs refuse such a context.
+    return {"role": "tool", "tool_call_id": call_id, "content": "error: the tool did not run"}
 
 
 async def _run_tool(

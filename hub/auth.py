@@ -9,9 +9,10 @@ import time
 from urllib.parse import parse_qs
 
 from starlette.datastructures import Headers
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
+
+from hub.errors import error_response, refuse_websocket
 
 log = logging.getLogger(__name__)
 
@@ -60,16 +61,11 @@ class InternalAuth:
             scope["path"],
             client[0],
         )
-        body = JSONResponse(
-            {"error": "unauthorized", "detail": "missing or wrong X-Internal-Auth header"},
-            status_code=401,
-        )
+        detail = "missing or wrong X-Internal-Auth header (or socket ticket)"
         if scope["type"] == "http":
-            await body(scope, receive, send)
-        elif "websocket.http.response" in scope.get("extensions", {}):
-            await WebSocket(scope, receive, send).send_denial_response(body)
+            await error_response(401, detail)(scope, receive, send)
         else:
-            await send({"type": "websocket.close", "code": 1008, "reason": "unauthorized"})
+            await refuse_websocket(WebSocket(scope, receive, send), 401, detail)
 
     def _authorized(self, scope: Scope) -> bool:
         given = Headers(scope=scope).get(AUTH_HEADER)

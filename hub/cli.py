@@ -77,6 +77,14 @@ def main(argv: list[str] | None = None) -> int:
     return serve(settings, dev=args.dev)
 
 
+class _DenialIsNotAnError(logging.Filter):
+    """uvicorn logs every socket refused with an HTTP response (401, 400) as an ASGI error,
+    although the response went out as intended; keep the log clean for real errors."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "ASGI callable returned without completing handshake."
+
+
 def serve(settings: Settings, *, dev: bool) -> int:
     if not settings.internal_api_key:
         if not dev:
@@ -95,6 +103,7 @@ def serve(settings: Settings, *, dev: bool) -> int:
 
     from hub.app import create_app
 
+    logging.getLogger("uvicorn.error").addFilter(_DenialIsNotAnError())
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -7,6 +7,7 @@ import logging
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.websockets import WebSocket
 
 log = logging.getLogger(__name__)
 
@@ -42,3 +43,12 @@ async def http_error(request: Request, exc: Exception) -> Response:
 async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal error; see the hub's log", "internal_error")
+
+
+async def refuse_websocket(websocket: WebSocket, status_code: int, detail: str) -> None:
+    """Refuse a socket before the handshake with an HTTP status and a JSON body, where the
+    server supports it (uvicorn does); otherwise close with 1008 and the detail as reason."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(error_response(status_code, detail))
+    else:
+        await websocket.close(code=1008, reason=detail[:120])

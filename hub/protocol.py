@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, TypeAdapter, V
 
 PROTOCOL_VERSION = "1.0"
 
-Role = Literal["user", "assistant", "system", "tool"]
+# "tool" of the original is refused here: tool output arrives as `tool_result` with its call_id.
+Role = Literal["user", "assistant", "system"]
 RunEndReason = Literal["completed", "cancelled", "error"]
 
 
@@ -34,8 +35,19 @@ class ErrorCode(StrEnum):
     INTERNAL_ERROR = "internal_error"
 
 
+def _type_is_required(schema: dict[str, Any]) -> None:
+    # `type` has a default for building frames in code, but it is required on the wire.
+    schema["required"] = ["type", *[f for f in schema.get("required", []) if f != "type"]]
+
+
 class _Frame(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(
+        extra="ignore",
+        frozen=True,
+        json_schema_extra=_type_is_required,
+        # The hub always sends every field, so the HubFrame schema lists them all as required.
+        json_schema_serialization_defaults_required=True,
+    )
 
 
 # --- client -> hub -------------------------------------------------------------------------
@@ -232,8 +244,11 @@ hub_frame_adapter: TypeAdapter[HubFrame] = TypeAdapter(HubFrame)
 def json_schema() -> dict[str, Any]:
     """One JSON Schema document; validate against `#/$defs/ClientFrame` or `HubFrame`."""
     defs: dict[str, Any] = {}
-    for name, adapter in (("ClientFrame", client_frame_adapter), ("HubFrame", hub_frame_adapter)):
-        union = adapter.json_schema()
+    for name, adapter, mode in (
+        ("ClientFrame", client_frame_adapter, "validation"),
+        ("HubFrame", hub_frame_adapter, "serialization"),
+    ):
+        union = adapter.json_schema(mode=mode)  # type: ignore[arg-type]
         defs.update(union.pop("$defs"))
         defs[name] = union
     return {

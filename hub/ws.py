@@ -14,6 +14,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hub import protocol
+from hub.errors import refuse_websocket
 from hub.session import Frame, LiveSession
 from hub.state import hub_state
 
@@ -39,7 +40,8 @@ class SocketClient:
 async def session_socket(websocket: WebSocket) -> None:
     session_id: str = websocket.path_params["session_id"]
     if not _SESSION_ID.match(session_id):
-        await websocket.close(code=1008, reason="invalid session id")
+        detail = f"session id must match {protocol.SESSION_ID_PATTERN}"
+        await refuse_websocket(websocket, 400, detail)
         return
     hub = hub_state(websocket)
     await websocket.accept()

@@ -91,6 +91,16 @@ async def test_a_socket_without_the_key_is_refused_with_401_json(
             pass
     assert refused.value.response.status_code == 401
     assert orjson.loads(refused.value.response.body or b"{}")["error"] == "unauthorized"
+    assert "ERROR" not in hub.log.read_text()  # a refusal is not a server error
+
+
+async def test_an_invalid_session_id_is_refused_with_400_json(hub: HubProcess) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(f"{hub.ws_url}/ws/{'x' * 200}", additional_headers=AUTH):
+            pass
+    assert refused.value.response.status_code == 400
+    body = orjson.loads(refused.value.response.body or b"{}")
+    assert body["error"] == "bad_request" and "session id" in body["detail"]
 
 
 async def test_a_browser_ticket_opens_exactly_one_socket(hub: HubProcess) -> None:

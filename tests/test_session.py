@@ -258,3 +258,21 @@ async def test_a_quiet_session_is_let_go_and_reopened_from_the_database(
     assert reopened.current_agent == "debug"
     assert [c for _, c, _ in await stored("q")][-2:] == ["hi", "working"]
     await registry.close_all()
+
+
+async def test_a_turn_cancelled_while_a_tool_runs_leaves_a_valid_context(
+    session: LiveSession, ide: Recorder, llm: ScriptedLLM
+) -> None:
+    llm.push(ToolCalls([("call_9", "list_files", {"path": "."})]), Text(["fresh start"]))
+    session.submit("list files")
+    await ide.until_type("tool_call")
+    session.cancel()
+    finished = await ide.until_type("run_finished")
+    assert finished["reason"] == "cancelled"
+    assert finished["message_id"] == (await store.history("s1", 1))[0].id
+
+    session.submit("never mind")
+    await ide.until_type("run_finished", 2)
+    roles = [(m["role"], m.get("tool_call_id")) for m in llm.requests[1]["messages"][1:]]
+    assert roles == [("user", None), ("assistant", None), ("tool", "call_9"), ("user", None)]
+    assert llm.requests[1]["messages"][3]["content"] == "error: the tool did not run"

@@ -63,6 +63,7 @@ BAD_FRAMES = [
     ('{"type": "launch_missiles"}', "unknown_frame_type"),
     ('{"type": "user_message"}', "invalid_frame"),
     ('{"type": "user_message", "content": "x", "role": "robot"}', "invalid_frame"),
+    ('{"type": "user_message", "content": "x", "role": "tool"}', "invalid_frame"),
     ('{"type": "hitl_decision", "call_id": "c1", "decision": "maybe"}', "invalid_frame"),
     ('{"type": "tool_result", "call_id": "nobody-asked"}', "unknown_call"),
     ('{"type": "switch_agent", "agent_type": "wizard", "content": ""}', "unknown_agent"),
