@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import jsonschema
 import pytest
@@ -215,3 +217,13 @@ async def test_sse_refuses_bad_bodies_with_json_errors(
 ) -> None:
     response = await app_client.post("/agent/message/stream", **kwargs)  # type: ignore[arg-type]
     assert (response.status_code, response.json()["error"]) == (status, code)
+
+
+def test_the_protocol_reference_documents_every_frame_type() -> None:
+    text = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text()
+    schema = protocol.json_schema()["$defs"]
+    for union in ("ClientFrame", "HubFrame"):
+        for kind in schema[union]["discriminator"]["mapping"]:
+            assert f"`{kind}`" in text, kind
+    for code in protocol.ErrorCode:
+        assert f"`{code.value}`" in text, code
