@@ -32,7 +32,20 @@ import orjson
 
 BLOCK_BYTES = 64 * 1024
 # Token-like deltas of 2..8 characters, as a tokenizer would produce them.
-WORDS = [" the", " hub", " stream", "s", " token", " of", " a", " socket", " model", ",", " is", "."]
+WORDS = [
+    " the",
+    " hub",
+    " stream",
+    "s",
+    " token",
+    " of",
+    " a",
+    " socket",
+    " model",
+    ",",
+    " is",
+    ".",
+]
 
 _HEAD = (
     b"HTTP/1.1 200 OK\r\n"

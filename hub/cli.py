@@ -110,6 +110,7 @@ def serve(settings: Settings, *, dev: bool) -> int:
         port=settings.port,
         log_level=settings.log_level.lower(),
         ws_max_size=max(TRANSPORT_MAX_FRAME, settings.max_frame_bytes * 4),
+        ws_per_message_deflate=settings.ws_compression,
     )
     return 0
 

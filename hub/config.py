@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     tool_timeout_seconds: float = Field(
         300.0, gt=0, description="How long a run waits for the IDE's tool_result."
     )
+    ws_compression: bool = Field(
+        False,
+        description="Accept per-message deflate on sockets: less bandwidth, but every token "
+        "frame is compressed once per client and idle sockets take ~2.4x the memory.",
+    )
     ws_ticket_ttl_seconds: float = Field(
         30.0, gt=0, description="Lifetime of a browser WebSocket ticket."
     )
