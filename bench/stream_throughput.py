@@ -628,6 +628,8 @@ async def run(args: argparse.Namespace) -> Report:
                     fake.base_url,
                     AGENT_RUNTIME__DATABASE_URL=f"sqlite://{tmp}/hub.sqlite3",
                     AGENT_RUNTIME__LLM_MODEL=MODEL,
+                    # Off by default in the hub; on here so the deflate rows can be compared.
+                    AGENT_RUNTIME__WS_COMPRESSION="true" if args.deflate else "false",
                 )
                 hub.start()
                 try:
