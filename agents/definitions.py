@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
+
+from tools.permissions import WritePolicy
 
 READ_TOOLS = ("read_file", "list_files", "search_in_code")
 WRITE_TOOLS = ("write_file", "create_directory", "execute_command")
 FLOW_TOOLS = ("switch_mode", "attempt_completion", "ask_followup_question")
-
-
-class WritePolicy(StrEnum):
-    ANY = "any"
-    MARKDOWN_ONLY = "markdown_only"
-    READ_ONLY = "read_only"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,55 +1,38 @@
-"""The turn engine: one loop that runs any agent, independent of the transport.
+"""The turn engine: one loop that runs every agent, independent of the transport.
 
-A turn streams the model, forwards text to a `RunSink` as it arrives, hands tool calls to the
-sink and feeds their results back, and stores the conversation — never once per token.
+A turn streams the model, forwards text to the `RunSink` as it arrives, settles the tool calls
+the model made (`ToolDispatcher`) and feeds their answers back, until the model answers without
+tools. The state of a turn lives in the stored history, never in this object: a turn that parks
+on a call (an approval, an IDE's result, a user's answer) goes on later by calling `advance`
+again. Nothing is written per token.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import orjson
 
-from agents.definitions import AgentSpec
+from agents.definitions import ORCHESTRATOR, AgentSpec
+from agents.dispatch import Completion, OpenCall, Parked, ToolDispatcher
+from agents.events import RunSink
 from agents.llm import ChatModel, LLMError, ToolCallFragment
+from agents.routing import Router
 from db import store
 from db.models import Message, MessageStatus
+from tools.registry import openai_tools
 
-RunEndReason = Literal["completed", "cancelled", "error"]
+RunEndReason = Literal["completed", "cancelled", "error", "waiting"]
 CONTEXT_MESSAGES = 200
-
-
-@dataclass(frozen=True, slots=True)
-class ToolRequest:
-    call_id: str
-    tool_name: str
-    arguments: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class ToolOutcome:
-    content: str  # what the model is told
-    ok: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class TurnOutcome:
     reason: RunEndReason
     message_id: int | None = None
-
-
-class RunSink(Protocol):
-    """Where a run's output goes. `token` is the hot path and must not block."""
-
-    def token(self, text: str) -> None: ...
-
-    def message_end(self) -> None: ...
-
-    def error(self, code: str, content: str) -> None: ...
-
-    async def call_tool(self, agent: AgentSpec, request: ToolRequest) -> ToolOutcome: ...
+    waiting_for: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -70,54 +53,97 @@ class _Step:
         known.name = known.name or piece.name
         known.arguments += piece.arguments
 
-    def requests(self) -> list[ToolRequest]:
-        return [_to_request(frag) for _, frag in sorted(self.calls.items())]
+    def tool_calls(self) -> list[dict[str, Any]]:
+        """The calls in OpenAI's message format, as stored and sent back to the model."""
+        return [
+            {
+                "id": frag.call_id or f"call_{frag.index}",
+                "type": "function",
+                "function": {"name": frag.name or "", "arguments": frag.arguments or "{}"},
+            }
+            for _, frag in sorted(self.calls.items())
+        ]
 
 
 class TurnEngine:
-    def __init__(self, model: ChatModel, max_steps: int = 8) -> None:
+    def __init__(
+        self, model: ChatModel, router: Router, dispatcher: ToolDispatcher, max_steps: int = 8
+    ) -> None:
         self._model = model
+        self._router = router
+        self._dispatcher = dispatcher
         self._max_steps = max_steps
 
-    async def run(self, session_id: str, agent: AgentSpec, sink: RunSink) -> TurnOutcome:
-        """Answer the conversation as it stands in the store (the user message already in it)."""
-        messages = await load_context(session_id, agent)
+    async def advance(
+        self, session_id: str, sink: RunSink, user_text: str | None = None
+    ) -> TurnOutcome:
+        """Take the turn as far as it can go. `user_text`: the turn starts with this message
+        (already stored), so the orchestrator routes it first."""
         step = _Step()
         last_stored: int | None = None
         try:
-            for _ in range(self._max_steps):
+            if user_text is not None and sink.agent.name == ORCHESTRATOR.name:
+                await self._route(session_id, user_text, sink)
+            model_calls = 0
+            while True:
+                history = await store.history(session_id, CONTEXT_MESSAGES)
+                if calls := open_calls(history):
+                    settled = await self._dispatcher.settle(session_id, calls, sink)
+                    if isinstance(settled, Parked):
+                        return TurnOutcome("waiting", last_stored, (settled.call_id,))
+                    if isinstance(settled, Completion):
+                        return TurnOutcome("completed", await _complete(session_id, settled, sink))
+                    continue
+                if history and history[-1].role == "assistant":
+                    return TurnOutcome("completed", history[-1].id)  # nothing left to answer
+                if model_calls == self._max_steps:
+                    sink.error("max_steps", f"stopped after {model_calls} model calls in one turn")
+                    return TurnOutcome("error", last_stored)
+                model_calls += 1
                 step = _Step()
-                await self._stream_step(messages, step, sink)
+                agent = sink.agent
+                await self._stream_step(build_context(agent, history), agent, step, sink)
                 sink.message_end()
-                requests = step.requests()
-                message = await _store_step(session_id, agent, step, requests)
+                message = await store.add_message(
+                    session_id,
+                    "assistant",
+                    "".join(step.text),
+                    agent=agent.name,
+                    tool_calls=step.tool_calls(),
+                )
                 step, last_stored = _Step(), message.id
-                if not requests:
-                    return TurnOutcome("completed", last_stored)
-                messages.append(_as_openai(message))
-                for request in requests:
-                    messages.append(await _run_tool(session_id, agent, request, sink))
         except LLMError as exc:
-            stored = await _store_partial(session_id, agent, step, MessageStatus.INTERRUPTED)
+            stored = await _store_partial(session_id, sink.agent, step, MessageStatus.INTERRUPTED)
             sink.message_end()
             sink.error("llm_error", str(exc))
-            return TurnOutcome("error", stored)
+            return TurnOutcome("error", stored or last_stored)
         except asyncio.CancelledError:
             # The run task belongs to the session alone: a cancel is an outcome to record.
             current = asyncio.current_task()
             if current is not None:
                 current.uncancel()
-            stored = await _store_partial(session_id, agent, step, MessageStatus.CANCELLED)
+            stored = await _store_partial(session_id, sink.agent, step, MessageStatus.CANCELLED)
             if step.text:
                 sink.message_end()
+            await self.abandon(session_id, sink)
             return TurnOutcome("cancelled", stored or last_stored)
-        sink.error("max_steps", f"stopped after {self._max_steps} model calls in one turn")
-        return TurnOutcome("error")
+
+    async def abandon(self, session_id: str, sink: RunSink) -> None:
+        """Answer the turn's open calls as cancelled (a cancel while parked or running)."""
+        history = await store.history(session_id, CONTEXT_MESSAGES)
+        await self._dispatcher.abandon(session_id, open_calls(history), sink)
+
+    async def _route(self, session_id: str, user_text: str, sink: RunSink) -> None:
+        history = await store.history(session_id, CONTEXT_MESSAGES)
+        decision = await self._router.route(user_text, build_context(sink.agent, history)[1:-1])
+        await sink.switch_agent(
+            decision.agent, decision.reason, decision.method, decision.confidence
+        )
 
     async def _stream_step(
-        self, messages: list[dict[str, Any]], step: _Step, sink: RunSink
+        self, messages: list[dict[str, Any]], agent: AgentSpec, step: _Step, sink: RunSink
     ) -> None:
-        async for item in self._model.stream(messages):
+        async for item in self._model.stream(messages, openai_tools(agent.tools)):
             if type(item) is str:
                 step.text.append(item)
                 sink.token(item)
@@ -125,10 +151,35 @@ class TurnEngine:
                 step.add_call_piece(item)
 
 
-async def load_context(session_id: str, agent: AgentSpec) -> list[dict[str, Any]]:
+def open_calls(history: list[Message]) -> list[OpenCall]:
+    """The calls of the latest assistant message that no tool message answers yet."""
+    for index in range(len(history) - 1, -1, -1):
+        message = history[index]
+        if message.role == "user":
+            return []
+        if message.role != "assistant":
+            continue
+        answered = {m.tool_call_id for m in history[index + 1 :] if m.role == "tool"}
+        return [
+            OpenCall(call["id"], call["function"]["name"], _arguments(call), message.agent or "")
+            for call in message.tool_calls or ()
+            if call["id"] not in answered
+        ]
+    return []
+
+
+def _arguments(call: dict[str, Any]) -> dict[str, Any]:
+    try:
+        parsed = orjson.loads(call["function"]["arguments"] or "{}")
+    except orjson.JSONDecodeError:
+        parsed = None
+    # Not an object: the tool's validation tells the model what it got wrong.
+    return parsed if isinstance(parsed, dict) else {"_unparsed": call["function"]["arguments"]}
+
+
+def build_context(agent: AgentSpec, history: list[Message]) -> list[dict[str, Any]]:
     """The agent's instructions followed by the stored conversation, in OpenAI's format."""
-    history = await store.history(session_id, CONTEXT_MESSAGES)
-    context = [{"role": "system", "content": agent.instructions}]
+    context: list[dict[str, Any]] = [{"role": "system", "content": agent.instructions}]
     unanswered: list[str] = []
     for message in history:
         if message.role != "tool":
@@ -141,18 +192,8 @@ async def load_context(session_id: str, agent: AgentSpec) -> list[dict[str, Any]
 
 
 def _no_result(call_id: str) -> dict[str, Any]:
-    # A run cancelled or killed mid-tool leaves calls without results; APIs refuse such a context.
+    # A turn killed mid-tool leaves calls without results; APIs refuse such a context.
     return {"role": "tool", "tool_call_id": call_id, "content": "error: the tool did not run"}
-
-
-async def _run_tool(
-    session_id: str, agent: AgentSpec, request: ToolRequest, sink: RunSink
-) -> dict[str, Any]:
-    outcome = await sink.call_tool(agent, request)
-    result = await store.add_message(
-        session_id, "tool", outcome.content, agent=agent.name, tool_call_id=request.call_id
-    )
-    return _as_openai(result)
 
 
 def _as_openai(message: Message) -> dict[str, Any]:
@@ -164,31 +205,14 @@ def _as_openai(message: Message) -> dict[str, Any]:
     return out
 
 
-def _to_request(fragment: ToolCallFragment) -> ToolRequest:
-    try:
-        arguments = orjson.loads(fragment.arguments or "{}")
-    except orjson.JSONDecodeError:
-        arguments = {"_unparsed": fragment.arguments}
-    if not isinstance(arguments, dict):
-        arguments = {"_unparsed": fragment.arguments}
-    call_id = fragment.call_id or f"call_{fragment.index}"
-    return ToolRequest(call_id, fragment.name or "", arguments)
-
-
-async def _store_step(
-    session_id: str, agent: AgentSpec, step: _Step, requests: list[ToolRequest]
-) -> Message:
-    tool_calls = [
-        {
-            "id": r.call_id,
-            "type": "function",
-            "function": {"name": r.tool_name, "arguments": orjson.dumps(r.arguments).decode()},
-        }
-        for r in requests
-    ]
-    return await store.add_message(
-        session_id, "assistant", "".join(step.text), agent=agent.name, tool_calls=tool_calls
+async def _complete(session_id: str, completion: Completion, sink: RunSink) -> int:
+    """attempt_completion: the result is the turn's final answer."""
+    sink.token(completion.result)
+    sink.message_end()
+    message = await store.add_message(
+        session_id, "assistant", completion.result, agent=sink.agent.name
     )
+    return int(message.id)
 
 
 async def _store_partial(

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx2  # the transport the openai SDK is built on
 import openai
 import orjson
+from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionNamedToolChoiceParam
 
 
 @dataclass(slots=True)
@@ -63,6 +64,45 @@ class ChatModel:
             raise LLMError(f"LLM sent a malformed stream chunk: {exc}") from exc
         raise LLMError("LLM stream ended before [DONE]")
 
+    async def call_function(
+        self,
+        messages: list[dict[str, Any]],
+        function: dict[str, Any],
+        timeout: float,  # noqa: ASYNC109  # the SDK's per-request timeout, not a cancel scope
+    ) -> dict[str, Any]:
+        """Make the model call `function` once (non-streaming) and return its parsed arguments.
+
+        `timeout` is passed to the SDK for this request (per HTTP attempt; the client's own
+        `max_retries` still applies). Any failure -- HTTP error, timeout, connection error, a
+        reply without a call to `function`, or arguments that are not a JSON object -- raises
+        `LLMError`.
+        """
+        name = function["name"]
+        tool = cast(ChatCompletionFunctionToolParam, {"type": "function", "function": function})
+        choice: ChatCompletionNamedToolChoiceParam = {
+            "type": "function",
+            "function": {"name": name},
+        }
+        try:
+            raw = await self._client.chat.completions.with_raw_response.create(
+                model=self._model,
+                messages=messages,  # type: ignore[arg-type]  # plain dicts, built by us
+                tools=[tool],
+                tool_choice=choice,
+                stream=False,
+                timeout=timeout,
+            )
+            body = orjson.loads(raw.content)
+        except openai.APITimeoutError as exc:
+            raise LLMError(f"LLM did not answer within {timeout:g}s") from exc
+        except openai.APIStatusError as exc:
+            raise LLMError(f"LLM endpoint answered HTTP {exc.status_code}: {exc.message}") from exc
+        except (openai.APIError, httpx2.HTTPError) as exc:
+            raise LLMError(f"LLM request failed: {type(exc).__name__}: {exc}") from exc
+        except orjson.JSONDecodeError as exc:
+            raise LLMError(f"LLM sent a malformed response body: {exc}") from exc
+        return _function_arguments(body, name)
+
 
 def _deltas(chunk: dict[str, Any]) -> list[str | ToolCallFragment]:
     if "error" in chunk:
@@ -83,3 +123,35 @@ def _deltas(chunk: dict[str, Any]) -> list[str | ToolCallFragment]:
                 )
             )
     return out
+
+
+def _function_arguments(body: object, name: str) -> dict[str, Any]:
+    """The parsed arguments of the first call to `name` in a chat completion body."""
+    if not isinstance(body, dict):
+        raise LLMError("LLM response is not a JSON object")
+    if "error" in body:
+        raise LLMError(f"LLM reported an error: {body['error']}")
+    seen: list[str] = []
+    for choice in body.get("choices") or ():
+        message = choice.get("message") if isinstance(choice, dict) else None
+        if not isinstance(message, dict):
+            continue
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") if isinstance(call, dict) else None
+            if not isinstance(function, dict):
+                continue
+            called = function.get("name")
+            if called != name:
+                seen.append(str(called))
+                continue
+            arguments = function.get("arguments")
+            try:
+                parsed = orjson.loads(arguments) if isinstance(arguments, str | bytes) else None
+            except orjson.JSONDecodeError as exc:
+                raise LLMError(f"LLM called {name} with malformed JSON arguments: {exc}") from exc
+            if not isinstance(parsed, dict):
+                raise LLMError(f"LLM called {name} with arguments that are not a JSON object")
+            return parsed
+    if seen:
+        raise LLMError(f"LLM called {', '.join(seen)} instead of {name}")
+    raise LLMError(f"LLM answered without calling {name}")

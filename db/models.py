@@ -16,10 +16,14 @@ class MessageStatus(StrEnum):
 
 
 class ToolCallStatus(StrEnum):
-    PENDING = "pending"
+    PENDING = "pending"  # waiting for approval, or not started yet
+    DISPATCHED = "dispatched"  # sent to the IDE, waiting for its tool_result
     DONE = "done"
     FAILED = "failed"
-    REJECTED = "rejected"
+    REFUSED = "refused"  # the agent may not make this call
+    REJECTED = "rejected"  # a human said no
+    EXPIRED = "expired"  # nobody answered in time
+    CANCELLED = "cancelled"
 
 
 class ApprovalStatus(StrEnum):
@@ -28,6 +32,7 @@ class ApprovalStatus(StrEnum):
     EDITED = "edited"
     REJECTED = "rejected"
     EXPIRED = "expired"
+    CANCELLED = "cancelled"
 
 
 class ChatSession(Model):
@@ -63,12 +68,14 @@ class ToolCallRecord(Model):
     session: fields.ForeignKeyRelation[ChatSession] = fields.ForeignKeyField(
         "models.ChatSession", related_name="tool_calls", on_delete=fields.CASCADE
     )
+    session_id: str
     agent = fields.CharField(max_length=32)
     tool_name = fields.CharField(max_length=64)
     arguments: fields.Field[dict[str, Any]] = fields.JSONField()
     status = fields.CharEnumField(ToolCallStatus, default=ToolCallStatus.PENDING)
     result: fields.Field[Any] = fields.JSONField(null=True)
     error = fields.TextField(null=True)
+    deadline = fields.DatetimeField(null=True)  # when a dispatched call times out
     created_at = fields.DatetimeField(auto_now_add=True)
     finished_at = fields.DatetimeField(null=True)
 
@@ -81,6 +88,7 @@ class Approval(Model):
     session: fields.ForeignKeyRelation[ChatSession] = fields.ForeignKeyField(
         "models.ChatSession", related_name="approvals", on_delete=fields.CASCADE
     )
+    session_id: str
     call: fields.OneToOneRelation[ToolCallRecord] = fields.OneToOneField(
         "models.ToolCallRecord", related_name="approval", on_delete=fields.CASCADE
     )
@@ -94,3 +102,37 @@ class Approval(Model):
 
     class Meta:
         table = "approvals"
+
+
+class ApprovalAudit(Model):
+    """Every decision anyone sent, including the ones that came too late."""
+
+    id = fields.BigIntField(primary_key=True)
+    approval: fields.ForeignKeyRelation[Approval] = fields.ForeignKeyField(
+        "models.Approval", related_name="audit", on_delete=fields.CASCADE
+    )
+    decision = fields.CharField(max_length=16)
+    decided_by = fields.CharField(max_length=128)
+    accepted = fields.BooleanField()
+    modified_arguments: fields.Field[dict[str, Any] | None] = fields.JSONField(null=True)
+    feedback = fields.TextField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "approval_audit"
+
+
+class AllowRule(Model):
+    """An "always allow" rule of one session: a tool and a command prefix or path glob."""
+
+    id = fields.BigIntField(primary_key=True)
+    session: fields.ForeignKeyRelation[ChatSession] = fields.ForeignKeyField(
+        "models.ChatSession", related_name="allow_rules", on_delete=fields.CASCADE
+    )
+    tool_name = fields.CharField(max_length=64)
+    pattern = fields.CharField(max_length=512)
+    created_by = fields.CharField(max_length=128)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "allow_rules"

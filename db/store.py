@@ -12,7 +12,9 @@ from tortoise.migrations.api import migrate
 
 from db.config import ensure_sqlite_directory, tortoise_config
 from db.models import (
+    AllowRule,
     Approval,
+    ApprovalAudit,
     ApprovalStatus,
     ChatSession,
     Message,
@@ -98,21 +100,143 @@ async def pending_approvals(session_id: str) -> list[Approval]:
     )
 
 
-async def record_tool_call(
-    call_id: str, session_id: str, agent: str, tool_name: str, arguments: dict[str, Any]
+async def create_tool_call(
+    call_id: str,
+    session_id: str,
+    agent: str,
+    tool_name: str,
+    arguments: dict[str, Any],
+    status: ToolCallStatus = ToolCallStatus.PENDING,
 ) -> ToolCallRecord:
     return await ToolCallRecord.create(
-        id=call_id, session_id=session_id, agent=agent, tool_name=tool_name, arguments=arguments
+        id=call_id,
+        session_id=session_id,
+        agent=agent,
+        tool_name=tool_name,
+        arguments=arguments,
+        status=status,
     )
 
 
+async def get_tool_call(call_id: str) -> ToolCallRecord | None:
+    return await ToolCallRecord.get_or_none(id=call_id)
+
+
+async def dispatch_tool_call(
+    call_id: str, arguments: dict[str, Any], deadline: datetime | None
+) -> bool:
+    """Mark a pending call as sent to the IDE with the arguments that run; False if it is no
+    longer pending (its result arrived first)."""
+    updated = await ToolCallRecord.filter(id=call_id, status=ToolCallStatus.PENDING).update(
+        status=ToolCallStatus.DISPATCHED,
+        deadline=deadline,
+        arguments=orjson.dumps(arguments).decode(),
+    )
+    return updated > 0
+
+
 async def finish_tool_call(
-    call_id: str, status: ToolCallStatus, result: Any, error: str | None
-) -> None:
+    call_id: str,
+    status: ToolCallStatus,
+    result: Any,
+    error: str | None,
+    *,
+    only_from: tuple[ToolCallStatus, ...] | None = None,
+) -> bool:
+    """Record how a call ended; with `only_from`, only if it is still in one of those states
+    (so a late or duplicate result cannot overwrite an outcome). True if it was recorded."""
+    query = ToolCallRecord.filter(id=call_id)
+    if only_from is not None:
+        query = query.filter(status__in=only_from)
     # Tortoise's JSONField takes a str as already-encoded JSON, so encode every value first.
-    await ToolCallRecord.filter(id=call_id).update(
+    updated = await query.update(
         status=status,
         result=orjson.dumps(result).decode(),
         error=error,
         finished_at=datetime.now(UTC),
     )
+    return updated > 0
+
+
+async def open_tool_calls(session_id: str) -> list[ToolCallRecord]:
+    """Calls still waiting for a decision, an IDE result or a user's answer."""
+    return await ToolCallRecord.filter(
+        session_id=session_id,
+        status__in=(ToolCallStatus.PENDING, ToolCallStatus.DISPATCHED),
+    ).order_by("created_at")
+
+
+async def open_approval(call_id: str, session_id: str, expires_at: datetime | None) -> Approval:
+    return await Approval.create(call_id=call_id, session_id=session_id, expires_at=expires_at)
+
+
+async def get_approval(call_id: str) -> Approval | None:
+    return await Approval.get_or_none(call_id=call_id).prefetch_related("call")
+
+
+async def decide_approval(
+    call_id: str,
+    status: ApprovalStatus,
+    decided_by: str,
+    modified_arguments: dict[str, Any] | None = None,
+    feedback: str | None = None,
+) -> bool:
+    """Record a decision if none was recorded yet (the first one wins); every attempt is
+    audited. True if this decision was the one recorded."""
+    approval = await Approval.get(call_id=call_id)
+    updated = await Approval.filter(id=approval.id, status=ApprovalStatus.PENDING).update(
+        status=status,
+        decided_by=decided_by,
+        decided_at=datetime.now(UTC),
+        modified_arguments=None
+        if modified_arguments is None
+        else orjson.dumps(modified_arguments).decode(),
+        feedback=feedback,
+    )
+    await ApprovalAudit.create(
+        approval_id=approval.id,
+        decision=status.value,
+        decided_by=decided_by,
+        accepted=updated > 0,
+        modified_arguments=None
+        if modified_arguments is None
+        else orjson.dumps(modified_arguments).decode(),
+        feedback=feedback,
+    )
+    return updated > 0
+
+
+async def approval_audit(call_id: str) -> list[ApprovalAudit]:
+    return await ApprovalAudit.filter(approval__call_id=call_id).order_by("id")
+
+
+async def allow_rules(session_id: str, tool_name: str | None = None) -> list[AllowRule]:
+    query = AllowRule.filter(session_id=session_id)
+    if tool_name is not None:
+        query = query.filter(tool_name=tool_name)
+    return await query.order_by("id")
+
+
+async def add_allow_rule(
+    session_id: str, tool_name: str, pattern: str, created_by: str
+) -> AllowRule:
+    return await AllowRule.create(
+        session_id=session_id, tool_name=tool_name, pattern=pattern, created_by=created_by
+    )
+
+
+async def delete_allow_rule(session_id: str, rule_id: int) -> bool:
+    return await AllowRule.filter(session_id=session_id, id=rule_id).delete() > 0
+
+
+async def last_full_read(session_id: str, path: str) -> str | None:
+    """The content of `path` as the session's last whole-file read_file returned it."""
+    reads = await ToolCallRecord.filter(
+        session_id=session_id, tool_name="read_file", status=ToolCallStatus.DONE
+    ).order_by("-created_at")
+    for read in reads:
+        args = read.arguments
+        whole = args.get("start_line") is None and args.get("end_line") is None
+        if args.get("path") == path and whole and isinstance(read.result, str):
+            return read.result
+    return None

@@ -12,8 +12,10 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from tortoise.contrib.starlette import RegisterTortoise
 
+from agents.dispatch import ToolDispatcher
 from agents.engine import TurnEngine
 from agents.llm import ChatModel
+from agents.routing import Router
 from db.config import tortoise_config
 from db.store import apply_migrations
 from hub import errors, rest, sse, ws
@@ -21,6 +23,7 @@ from hub.auth import InternalAuth, TicketBook
 from hub.config import Settings
 from hub.registry import SessionRegistry
 from hub.state import HubState
+from tools.workspace import WorkspaceExecutor
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +43,20 @@ def create_app(settings: Settings) -> Starlette:
             timeout=settings.llm_timeout_seconds,
             max_retries=settings.llm_max_retries,
         )
-        engine = TurnEngine(ChatModel(llm, settings.llm_model))
-        registry = SessionRegistry(engine, tool_timeout=settings.tool_timeout_seconds)
+        model = ChatModel(llm, settings.llm_model)
+        workspace = None
+        if settings.workspace_root is not None:
+            workspace = WorkspaceExecutor(settings.workspace_root)
+        dispatcher = ToolDispatcher(
+            settings.approval_policy, settings.tool_timeout_seconds, workspace
+        )
+        engine = TurnEngine(
+            model,
+            Router(model, settings.routing_timeout_seconds),
+            dispatcher,
+            max_steps=settings.max_model_calls,
+        )
+        registry = SessionRegistry(engine, settings.approval_warning_seconds)
         app.state.hub = HubState(settings, registry, tickets)
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
             log.info("agent hub %s ready, LLM at %s", settings.version, settings.llm_proxy_url)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tools.approval import ToolPolicy, default_policies
 
 ENV_PREFIX = "AGENT_RUNTIME__"
 
@@ -46,6 +49,26 @@ class Settings(BaseSettings):
     )
     tool_timeout_seconds: float = Field(
         300.0, gt=0, description="How long a run waits for the IDE's tool_result."
+    )
+    workspace_root: Path | None = Field(
+        None,
+        description="Run the file and command tools on the hub, inside this directory, "
+        "instead of sending them to the IDE.",
+    )
+    approval_policy: dict[str, ToolPolicy] = Field(
+        default_factory=default_policies,
+        description='Tools that need a human, as JSON: {"execute_command": {"ask": true, '
+        '"timeout_seconds": 120}}. Replaces the default (write_file, create_directory and '
+        "execute_command ask, with no timeout).",
+    )
+    approval_warning_seconds: float = Field(
+        10.0, ge=0, description="How long before an approval expires clients are warned."
+    )
+    routing_timeout_seconds: float = Field(
+        15.0, gt=0, description="How long the orchestrator's routing call may take."
+    )
+    max_model_calls: int = Field(
+        8, ge=1, le=100, description="Model calls in one turn before it is stopped."
     )
     ws_compression: bool = Field(
         False,

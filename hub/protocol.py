@@ -18,7 +18,9 @@ PROTOCOL_VERSION = "1.0"
 
 # "tool" of the original is refused here: tool output arrives as `tool_result` with its call_id.
 Role = Literal["user", "assistant", "system"]
-RunEndReason = Literal["completed", "cancelled", "error"]
+RunEndReason = Literal["completed", "cancelled", "error", "waiting"]
+ToolOutcomeStatus = Literal["done", "failed", "refused", "rejected", "expired", "cancelled"]
+DecisionOutcome = Literal["approve", "edit", "reject", "expired", "cancelled"]
 
 
 class ErrorCode(StrEnum):
@@ -32,6 +34,8 @@ class ErrorCode(StrEnum):
     LLM_ERROR = "llm_error"
     MAX_STEPS = "max_steps"
     TOOL_TIMEOUT = "tool_timeout"
+    ALREADY_DECIDED = "already_decided"
+    INVALID_DECISION = "invalid_decision"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -76,8 +80,18 @@ class HitlDecision(_Frame):
     type: Literal["hitl_decision"] = "hitl_decision"
     call_id: str
     decision: Literal["approve", "edit", "reject"]
-    modified_arguments: dict[str, Any] | None = None
-    feedback: str | None = None
+    modified_arguments: dict[str, Any] | None = Field(
+        None, description="With `edit`: the arguments to use (merged over the model's)."
+    )
+    feedback: str | None = Field(None, description="With `reject`: told to the model.")
+    always_allow: bool = Field(
+        False, description="Hub extension: also allow matching calls in this session from now on."
+    )
+    allow_pattern: str | None = Field(
+        None,
+        description="Hub extension: the rule's command prefix or path glob; by default this "
+        "call's exact command or path.",
+    )
 
 
 class SwitchAgent(_Frame):
@@ -144,11 +158,48 @@ class AssistantMessage(HubFrameModel):
 
 
 class ToolCall(HubFrameModel):
+    """A tool the agent wants run. With `requires_approval`, a human must decide first."""
+
     type: Literal["tool_call"] = "tool_call"
     call_id: str
     tool_name: str
     arguments: dict[str, Any]
     requires_approval: bool = False
+    agent: str | None = Field(None, description="Hub extension: the agent making the call.")
+    expires_at: str | None = Field(
+        None, description="Hub extension: when an undecided approval is rejected (ISO 8601)."
+    )
+    diff: str | None = Field(
+        None, description="Hub extension: for write_file, a unified diff against the current file."
+    )
+
+
+class ToolFinished(HubFrameModel):
+    """Hub extension: how a tool call ended, and what the model was told."""
+
+    type: Literal["tool_finished"] = "tool_finished"
+    call_id: str
+    tool_name: str
+    status: ToolOutcomeStatus
+    content: str
+
+
+class FollowupQuestion(HubFrameModel):
+    """Hub extension: the agent asks the user; the next `user_message` (or a `tool_result`
+    with this `call_id`) is the answer."""
+
+    type: Literal["followup_question"] = "followup_question"
+    call_id: str
+    question: str
+    options: list[str] | None = None
+
+
+class ApprovalExpiring(HubFrameModel):
+    """Hub extension: an approval will be rejected soon if nobody decides."""
+
+    type: Literal["approval_expiring"] = "approval_expiring"
+    call_id: str
+    expires_at: str
 
 
 class AgentSwitched(HubFrameModel):
@@ -158,7 +209,11 @@ class AgentSwitched(HubFrameModel):
     to_agent: str
     reason: str
     confidence: str | None = None
-    method: Literal["user", "llm", "keywords", "agent"] = "user"
+    method: Literal["user", "llm", "keywords", "agent"] = Field(
+        "user",
+        description="Hub extension: who switched: the user, the orchestrator's LLM routing, its "
+        "keyword fallback, or an agent calling switch_mode.",
+    )
 
 
 class Error(HubFrameModel):
@@ -173,6 +228,7 @@ class PendingApproval(BaseModel):
     arguments: dict[str, Any]
     agent: str
     created_at: str
+    expires_at: str | None = None
 
 
 class SessionReady(HubFrameModel):
@@ -197,20 +253,30 @@ class RunStarted(HubFrameModel):
     type: Literal["run_started"] = "run_started"
     run_id: str
     agent: str
+    kind: Literal["message", "continue"] = Field(
+        "message",
+        description="`continue`: the turn goes on after a decision, a tool result or an answer.",
+    )
 
 
 class RunFinished(HubFrameModel):
     type: Literal["run_finished"] = "run_finished"
     run_id: str
-    reason: RunEndReason
+    reason: RunEndReason = Field(
+        description="`waiting`: the turn is parked until the calls in `waiting_for` are "
+        "decided, answered or run; it then continues in a new run."
+    )
     message_id: int | None = Field(None, description="Stored assistant message, if any.")
+    waiting_for: list[str] = Field(default_factory=list)
 
 
 class ApprovalResolved(HubFrameModel):
     type: Literal["approval_resolved"] = "approval_resolved"
     call_id: str
-    decision: Literal["approve", "edit", "reject", "expired"]
+    decision: DecisionOutcome
     decided_by: str
+    arguments: dict[str, Any] | None = Field(None, description="The arguments that will run.")
+    feedback: str | None = None
 
 
 class Pong(HubFrameModel):
@@ -228,13 +294,26 @@ HubFrame = Annotated[
     | RunStarted
     | RunFinished
     | ApprovalResolved
+    | ApprovalExpiring
+    | ToolFinished
+    | FollowupQuestion
     | Pong,
     Discriminator("type"),
 ]
 
 # Frames an IDE written for the original gateway never saw; it may ignore them safely.
 EXTENSION_FRAME_TYPES = frozenset(
-    {"session_ready", "message_queued", "run_started", "run_finished", "approval_resolved", "pong"}
+    {
+        "session_ready",
+        "message_queued",
+        "run_started",
+        "run_finished",
+        "approval_resolved",
+        "approval_expiring",
+        "tool_finished",
+        "followup_question",
+        "pong",
+    }
 )
 
 client_frame_adapter: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)

@@ -7,14 +7,13 @@ import asyncio
 from agents.definitions import DEFAULT_AGENT
 from agents.engine import TurnEngine
 from db import store
-from hub.protocol import PendingApproval
 from hub.session import LiveSession
 
 
 class SessionRegistry:
-    def __init__(self, engine: TurnEngine, tool_timeout: float) -> None:
+    def __init__(self, engine: TurnEngine, approval_warning_seconds: float = 10.0) -> None:
         self._engine = engine
-        self._tool_timeout = tool_timeout
+        self._approval_warning = approval_warning_seconds
         self._live: dict[str, LiveSession] = {}
         self._opening = asyncio.Lock()
 
@@ -31,10 +30,10 @@ class SessionRegistry:
                     row.id,
                     row.current_agent,
                     self._engine,
-                    self._tool_timeout,
                     on_quiet=self._forget,
-                    pending_approvals=await _pending_approvals(session_id),
+                    approval_warning_seconds=self._approval_warning,
                 )
+                await live.restore()
                 self._live[session_id] = live
             return live
 
@@ -49,16 +48,3 @@ class SessionRegistry:
     async def close_all(self) -> None:
         sessions, self._live = list(self._live.values()), {}
         await asyncio.gather(*(s.close() for s in sessions))
-
-
-async def _pending_approvals(session_id: str) -> list[PendingApproval]:
-    return [
-        PendingApproval(
-            call_id=a.call.id,
-            tool_name=a.call.tool_name,
-            arguments=a.call.arguments,
-            agent=a.call.agent,
-            created_at=a.created_at.isoformat(),
-        )
-        for a in await store.pending_approvals(session_id)
-    ]

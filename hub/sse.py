@@ -9,38 +9,49 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Any
 
 import orjson
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from hub import protocol
 from hub.errors import ApiError
-from hub.rest import read_json, validation_error
-from hub.session import Frame
+from hub.rest import read_json, session_error, validation_error
+from hub.session import Frame, LiveSession, SessionError
 from hub.state import hub_state
 
 DONE = b"data: [DONE]\n\n"
 
 
-class StreamRequest(BaseModel):
-    """The seed's body `{session_id, role, content}`, or the original gateway's
-    `{session_id, message: {type: "user_message", content}}`."""
+SSE_FRAMES = ("user_message", "tool_result", "hitl_decision", "switch_agent")
 
+
+class StreamTarget(BaseModel):
     session_id: str = Field(pattern=protocol.SESSION_ID_PATTERN)
-    role: protocol.Role = "user"
-    content: str
-    type: Literal["user_message"] = "user_message"
 
-    @model_validator(mode="before")
-    @classmethod
-    def _unwrap_gateway_body(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("message"), dict):
-            return {"session_id": data.get("session_id"), **data["message"]}
-        return data
+
+def parse_body(body: Any) -> tuple[str, protocol.ClientFrame]:
+    """The session and the frame of a POST body. Accepted shapes: the seed's
+    `{session_id, role, content}`, the original gateway's `{session_id, message: {...}}`, and
+    `{session_id, type, ...}` for tool results, decisions and agent switches."""
+    if not isinstance(body, dict):
+        raise ApiError(422, "body must be a JSON object", "invalid_request")
+    try:
+        session_id = StreamTarget.model_validate(body).session_id
+        if isinstance(body.get("message"), dict):
+            fields = body["message"]
+        elif "type" in body:
+            fields = body
+        else:
+            fields = {"type": "user_message", **body}
+        if fields.get("type") not in SSE_FRAMES:
+            raise ApiError(422, f"type must be one of: {', '.join(SSE_FRAMES)}", "invalid_request")
+        return session_id, protocol.client_frame_adapter.validate_python(fields)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
 
 
 def seed_event(data: dict[str, Any]) -> bytes | None:
@@ -69,7 +80,9 @@ def seed_event(data: dict[str, Any]) -> bytes | None:
 class RunListener:
     """A `Subscriber` that keeps the frames of one run, from its start to its end."""
 
-    def __init__(self, run_id: str) -> None:
+    name = "sse"
+
+    def __init__(self, run_id: str | None) -> None:
         self._run_id = run_id
         self._active = False
         self._frames: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
@@ -92,19 +105,27 @@ class RunListener:
 
 
 async def message_stream(request: Request) -> Response:
+    hub = hub_state(request)
+    if len(await request.body()) > hub.settings.max_frame_bytes:
+        raise ApiError(413, "body exceeds AGENT_RUNTIME__MAX_FRAME_BYTES")
+    session_id, frame = parse_body(await read_json(request))
+    live = await hub.registry.open(session_id)
     try:
-        body = StreamRequest.model_validate(await read_json(request))
-    except ValidationError as exc:
-        raise validation_error(exc) from None
-    if len(body.content.encode()) > hub_state(request).settings.max_frame_bytes:
-        raise ApiError(413, "content exceeds AGENT_RUNTIME__MAX_FRAME_BYTES")
-    live = await hub_state(request).registry.open(body.session_id)
-    # The run starts in a later task step, so subscribing right after submit misses nothing.
-    listener = RunListener(live.submit(body.content, body.role).run_id)
-    live.subscribe(listener)
+        run_id, prelude = await _act(live, frame)
+    except SessionError as exc:
+        raise session_error(exc) from None
+    # The run starts in a later task step, so subscribing right after acting misses nothing.
+    listener = RunListener(run_id)
+    if run_id is not None:
+        live.subscribe(listener)
 
     async def stream() -> AsyncIterator[bytes]:
         try:
+            for event in prelude:
+                yield event
+            if run_id is None:
+                yield DONE
+                return
             async for event in listener.events():
                 yield event
         finally:
@@ -115,6 +136,32 @@ async def message_stream(request: Request) -> Response:
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+async def _act(live: LiveSession, frame: protocol.ClientFrame) -> tuple[str | None, list[bytes]]:
+    """Do what the frame asks; the run to stream (if any) and events to send before it."""
+    match frame:
+        case protocol.ToolResult(call_id=call_id, result=result, error=error):
+            return await live.tool_result(call_id, result, error), []
+        case protocol.HitlDecision():
+            return await live.decide(frame, "sse"), []
+        case protocol.SwitchAgent(agent_type=agent, content=content, reason=reason):
+            before = live.current_agent
+            reason = reason or "requested by the user"
+            await live.switch_agent(agent, reason, "user")
+            switched = {
+                "type": "agent_switched",
+                "content": f"Switched from {before} to {agent}: {reason}",
+                "from_agent": before,
+                "to_agent": agent,
+                "reason": reason,
+                "confidence": None,
+            }
+            prelude = [event for event in (seed_event(switched),) if event is not None]
+            return (live.submit(content).run_id if content else None), prelude
+        case protocol.UserMessage(content=content, role=role):
+            return live.submit(content, role).run_id, []
+    raise ApiError(422, f"{frame.type} is not accepted here", "invalid_request")
 
 
 routes = [Route("/agent/message/stream", message_stream, methods=["POST"])]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import uuid
 
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -25,7 +26,8 @@ _SESSION_ID = re.compile(protocol.SESSION_ID_PATTERN)
 class SocketClient:
     """A `Subscriber` that queues encoded frames for one WebSocket."""
 
-    def __init__(self, websocket: WebSocket) -> None:
+    def __init__(self, websocket: WebSocket, kind: str) -> None:
+        self.name = f"{kind}:{uuid.uuid4().hex[:12]}"
         self._websocket = websocket
         self._outbox: asyncio.Queue[str] = asyncio.Queue()
 
@@ -46,7 +48,9 @@ async def session_socket(websocket: WebSocket) -> None:
     hub = hub_state(websocket)
     await websocket.accept()
     live = await hub.registry.open(session_id)
-    client = SocketClient(websocket)
+    # The console says so; anything else is an IDE, which runs the calls it approves itself.
+    kind = "console" if websocket.query_params.get("client") == "console" else "ide"
+    client = SocketClient(websocket, kind)
     live.attach(client)
     writer = asyncio.create_task(client.pump())
     try:

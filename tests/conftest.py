@@ -19,7 +19,7 @@ from db.config import tortoise_config
 from db.store import apply_migrations
 from hub.app import create_app
 from hub.config import Settings
-from tests.scripted_llm import ScriptedLLM
+from tests.scripted_llm import ScriptedLLM, ToolCalls
 
 API_KEY = "test-internal-key"
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
@@ -141,4 +141,11 @@ def ws_client(app: Starlette, **headers: str) -> httpx.AsyncClient:
     transport runs a task group that must be left in the task that entered it."""
     return httpx.AsyncClient(
         transport=ASGIWebSocketTransport(app), base_url="http://hub", headers=headers
+    )
+
+
+def routed(agent: str = "coder", reason: str = "the request is about code") -> ToolCalls:
+    """The scripted answer to the orchestrator's routing call."""
+    return ToolCalls(
+        [("route-1", "route_to_agent", {"agent": agent, "confidence": 0.9, "reason": reason})]
     )

@@ -10,7 +10,8 @@ from hub.session import Frame
 
 
 class Recorder:
-    def __init__(self) -> None:
+    def __init__(self, name: str = "ide:test") -> None:
+        self.name = name
         self.frames: list[dict[str, Any]] = []
         self._changed = asyncio.Event()
 

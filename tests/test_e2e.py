@@ -15,7 +15,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, routed
 from tests.hub_process import HubProcess
 from tests.scripted_llm import Hang, ScriptedLLM, Text
 
@@ -55,7 +55,7 @@ async def send(ws: ClientConnection, **frame: Any) -> None:
 async def test_an_ide_session_over_a_real_socket_survives_a_restart(
     hub: HubProcess, llm: ScriptedLLM
 ) -> None:
-    llm.push(Text(["Hello", " from", " the hub"]))
+    llm.push(routed(), Text(["Hello", " from", " the hub"]))
     async with ide(hub, "ide-session") as ws:
         assert (await receive(ws))["type"] == "session_ready"
         await send(ws, type="user_message", content="hi", role="user")
@@ -73,11 +73,12 @@ async def test_an_ide_session_over_a_real_socket_survives_a_restart(
     async with httpx.AsyncClient(base_url=hub.http_url, headers=AUTH) as client:
         history = (await client.get("/sessions/ide-session/history")).json()["messages"]
         current = (await client.get("/agents/ide-session/current")).json()
-    assert [(m["role"], m["content"]) for m in history][:2] == [
+    assert [(m["role"], m["content"]) for m in history] == [
         ("user", "hi"),
+        ("system", "Switched from orchestrator to coder: the request is about code"),
         ("assistant", "Hello from the hub"),
+        ("system", "Switched from coder to ask: questions"),
     ]
-    assert history[2]["role"] == "system" and "to ask" in history[2]["content"]
     assert current["agent"] == "ask"
     assert (hub.workdir / "data" / "agent_hub.sqlite3").exists()
 
@@ -117,7 +118,7 @@ async def test_a_browser_ticket_opens_exactly_one_socket(hub: HubProcess) -> Non
 async def test_bad_input_on_one_session_leaves_it_and_others_working(
     hub: HubProcess, llm: ScriptedLLM
 ) -> None:
-    llm.push(Hang(["slow"]), Text(["fine"]))
+    llm.push(routed(), Hang(["slow"]), routed(), Text(["fine"]))
     async with ide(hub, "busy") as busy, ide(hub, "noisy") as noisy:
         await receive(busy)
         await receive(noisy)
@@ -136,7 +137,7 @@ async def test_bad_input_on_one_session_leaves_it_and_others_working(
 
 
 async def test_cancel_over_the_socket_stops_the_run(hub: HubProcess, llm: ScriptedLLM) -> None:
-    llm.push(Hang(["thinking"]))
+    llm.push(routed(), Hang(["thinking"]))
     async with ide(hub, "c") as ws:
         await receive(ws)
         await send(ws, type="user_message", content="long task")
@@ -149,13 +150,16 @@ async def test_cancel_over_the_socket_stops_the_run(hub: HubProcess, llm: Script
 async def test_sse_tokens_arrive_while_the_model_is_still_writing(
     hub: HubProcess, llm: ScriptedLLM
 ) -> None:
-    llm.push(Hang(["first ", "second"]))
+    llm.push(routed(), Hang(["first ", "second"]))
     body = {"session_id": "sse-live", "role": "user", "content": "go"}
     async with (
         httpx.AsyncClient(base_url=hub.http_url, headers=AUTH) as client,
         client.stream("POST", "/agent/message/stream", json=body) as response,
     ):
         lines = response.aiter_lines()
+        switched = await anext(lines)
+        assert switched.startswith('data: {"type":"agent_switched"')
+        assert await anext(lines) == ""
         first = await anext(lines)
         assert first == 'data: {"token":"first ","is_final":false,"type":"assistant_message"}'
         llm.release()
@@ -170,7 +174,7 @@ async def test_the_hub_keeps_history_in_postgresql_across_restarts(
 ) -> None:
     hub = HubProcess(tmp_path, llm.base_url, AGENT_RUNTIME__DATABASE_URL=postgres_url).start()
     try:
-        llm.push(Text(["stored ", "in postgres"]))
+        llm.push(routed(), Text(["stored ", "in postgres"]))
         async with ide(hub, "pg") as ws:
             await receive(ws)
             await send(ws, type="user_message", content="remember me")
@@ -184,5 +188,6 @@ async def test_the_hub_keeps_history_in_postgresql_across_restarts(
     assert health["database"] == "reachable"
     assert [(m["role"], m["content"]) for m in history] == [
         ("user", "remember me"),
+        ("system", "Switched from orchestrator to coder: the request is about code"),
         ("assistant", "stored in postgres"),
     ]

@@ -10,7 +10,7 @@ import pytest
 from starlette.applications import Starlette
 
 from hub import protocol
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, routed
 from tests.scripted_llm import Fail, ScriptedLLM, Text
 
 PROTECTED = [
@@ -126,6 +126,7 @@ async def test_bad_requests_get_a_json_error(
 async def test_history_pages_backwards_from_a_message_id(
     app_client: httpx.AsyncClient, llm: ScriptedLLM
 ) -> None:
+    llm.push(routed())
     for n in range(3):
         llm.push(Text([f"answer {n}"]))
         await app_client.post(
@@ -141,7 +142,11 @@ async def test_history_pages_backwards_from_a_message_id(
     older = await app_client.get(
         "/sessions/h/history", params={"limit": 4, "before": last["next_before"]}
     )
-    assert [m["content"] for m in older.json()["messages"]] == ["question 0", "answer 0"]
+    assert [m["content"] for m in older.json()["messages"]] == [
+        "question 0",
+        "Switched from orchestrator to coder: the request is about code",
+        "answer 0",
+    ]
     assert older.json()["next_before"] is None
 
 
@@ -157,6 +162,9 @@ async def test_served_schema_is_the_models_schema(app_client: httpx.AsyncClient)
 
 
 SEED_STREAM = (
+    b'data: {"type":"agent_switched","content":"Switched from orchestrator to coder: the request'
+    b' is about code","from_agent":"orchestrator","to_agent":"coder","reason":"the request is'
+    b' about code","confidence":"0.90"}\n\n'
     b'data: {"token":"Hello, ","is_final":false,"type":"assistant_message"}\n\n'
     b'data: {"token":"world","is_final":false,"type":"assistant_message"}\n\n'
     b'data: {"token":"","is_final":true,"type":"assistant_message"}\n\n'
@@ -175,7 +183,7 @@ SEED_STREAM = (
 async def test_sse_streams_tokens_in_the_seed_format(
     app_client: httpx.AsyncClient, llm: ScriptedLLM, body: dict[str, object]
 ) -> None:
-    llm.push(Text(["Hello, ", "world"]))
+    llm.push(routed(), Text(["Hello, ", "world"]))
     async with app_client.stream("POST", "/agent/message/stream", json=body) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
@@ -184,6 +192,7 @@ async def test_sse_streams_tokens_in_the_seed_format(
     history = (await app_client.get("/sessions/sse/history")).json()["messages"]
     assert [(m["role"], m["content"]) for m in history] == [
         ("user", "Say hello"),
+        ("system", "Switched from orchestrator to coder: the request is about code"),
         ("assistant", "Hello, world"),
     ]
 
@@ -191,15 +200,17 @@ async def test_sse_streams_tokens_in_the_seed_format(
 async def test_sse_reports_an_llm_failure_as_an_error_event(
     app_client: httpx.AsyncClient, llm: ScriptedLLM
 ) -> None:
-    llm.push(Fail(503, "upstream down"))
+    llm.push(Fail(503, "upstream down"), Fail(503, "upstream down"))
     response = await app_client.post(
         "/agent/message/stream", json={"session_id": "f", "content": "hi"}
     )
     events = response.content.split(b"\n\n")
-    assert events[0] == b'data: {"token":"","is_final":true,"type":"assistant_message"}'
-    assert events[1].startswith(b'data: {"type":"error","content":"LLM endpoint answered HTTP 503')
-    assert events[1].endswith(b'"code":"llm_error"}')
-    assert events[2:] == [b"data: [DONE]", b""]
+    # The routing call failed too: the keyword fallback picked the coder.
+    assert b'"to_agent":"coder","reason":"no keyword matched; default"' in events[0]
+    assert events[1] == b'data: {"token":"","is_final":true,"type":"assistant_message"}'
+    assert events[2].startswith(b'data: {"type":"error","content":"LLM endpoint answered HTTP 503')
+    assert events[2].endswith(b'"code":"llm_error"}')
+    assert events[3:] == [b"data: [DONE]", b""]
 
 
 @pytest.mark.parametrize(

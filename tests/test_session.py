@@ -9,8 +9,10 @@ import openai
 import pytest
 
 from agents.definitions import AGENTS
+from agents.dispatch import ToolDispatcher
 from agents.engine import TurnEngine
 from agents.llm import ChatModel
+from agents.routing import Router
 from db import store
 from db.models import ChatSession, MessageStatus, ToolCallRecord, ToolCallStatus
 from hub import protocol as p
@@ -18,19 +20,21 @@ from hub.registry import SessionRegistry
 from hub.session import LiveSession
 from tests.frames import Recorder
 from tests.scripted_llm import Cut, Fail, Hang, ScriptedLLM, Text, ToolCalls
+from tools.approval import default_policies
 
 
 @pytest.fixture
 async def engine(llm: ScriptedLLM) -> AsyncIterator[TurnEngine]:
     client = openai.AsyncOpenAI(base_url=llm.base_url, api_key="sk-test", max_retries=0)
-    yield TurnEngine(ChatModel(client, "scripted-model"))
+    model = ChatModel(client, "scripted-model")
+    yield TurnEngine(model, Router(model, timeout=5), ToolDispatcher(default_policies(), 5))
     await client.close()
 
 
 @pytest.fixture
 async def session(sqlite_db: str, engine: TurnEngine) -> AsyncIterator[LiveSession]:
     await store.get_or_create_session("s1", "coder")
-    live = LiveSession("s1", "coder", engine, tool_timeout=5)
+    live = LiveSession("s1", "coder", engine)
     yield live
     await live.close()
 
@@ -52,7 +56,6 @@ async def test_a_turn_streams_every_token_and_stores_the_answer_once(
     llm.push(Text(["Hel", "lo ", "world"]))
     session.submit("hi")
     finished = await ide.until_type("run_finished")
-
     assert ide.types() == [
         "session_ready",
         "run_started",
@@ -181,8 +184,13 @@ async def test_a_tool_call_goes_to_the_ide_and_its_result_back_to_the_model(
         {"path": "src/a.py"},
     )
     assert call["requires_approval"] is False
-    session.resolve_tool(p.ToolResult(call_id="call_1", result="def main(): ..."), ide)
-    assert (await ide.until_type("run_finished"))["reason"] == "completed"
+    parked = await ide.until_type("run_finished")
+    assert (parked["reason"], parked["waiting_for"]) == ("waiting", ["call_1"])
+    await session.tool_result("call_1", "def main(): ...", None)
+    assert (await ide.until_type("run_finished", 2))["reason"] == "completed"
+    assert ide.text() == "Reading.It defines main()."
+    finished = ide.of_type("tool_finished")[0]
+    assert (finished["status"], finished["content"]) == ("done", "def main(): ...")
 
     second = llm.requests[1]["messages"]
     assert second[-2]["tool_calls"][0]["function"]["name"] == "read_file"
@@ -193,6 +201,7 @@ async def test_a_tool_call_goes_to_the_ide_and_its_result_back_to_the_model(
     }
     record = await ToolCallRecord.get(id="call_1")
     assert (record.status, record.result) == (ToolCallStatus.DONE, "def main(): ...")
+    assert [t["function"]["name"] for t in llm.requests[0]["tools"]] == list(AGENTS["coder"].tools)
 
 
 async def test_a_tool_result_nobody_waits_for_is_refused_to_its_sender_only(
@@ -238,11 +247,11 @@ async def test_ping_is_answered_to_the_sender_only(session: LiveSession, ide: Re
 async def test_a_quiet_session_is_let_go_and_reopened_from_the_database(
     sqlite_db: str, engine: TurnEngine, llm: ScriptedLLM
 ) -> None:
-    registry = SessionRegistry(engine, tool_timeout=5)
+    registry = SessionRegistry(engine)
     live = await registry.open("q")
     ide = Recorder()
     live.attach(ide)
-    await live.switch_agent("debug", "investigating")
+    await live.switch_agent("debug", "investigating", "user")
     llm.push(Hang(["working"]))
     live.submit("hi")
     await ide.until_type("assistant_message")
@@ -266,13 +275,14 @@ async def test_a_turn_cancelled_while_a_tool_runs_leaves_a_valid_context(
     llm.push(ToolCalls([("call_9", "list_files", {"path": "."})]), Text(["fresh start"]))
     session.submit("list files")
     await ide.until_type("tool_call")
-    session.cancel()
-    finished = await ide.until_type("run_finished")
+    assert (await ide.until_type("run_finished"))["reason"] == "waiting"
+    assert session.cancel() is True
+    finished = await ide.until_type("run_finished", 2)
     assert finished["reason"] == "cancelled"
-    assert finished["message_id"] == (await store.history("s1", 1))[0].id
+    assert ide.of_type("tool_finished")[0]["status"] == "cancelled"
 
     session.submit("never mind")
-    await ide.until_type("run_finished", 2)
+    await ide.until_type("run_finished", 3)
     roles = [(m["role"], m.get("tool_call_id")) for m in llm.requests[1]["messages"][1:]]
     assert roles == [("user", None), ("assistant", None), ("tool", "call_9"), ("user", None)]
-    assert llm.requests[1]["messages"][3]["content"] == "error: the tool did not run"
+    assert llm.requests[1]["messages"][3]["content"] == "cancelled by the user"

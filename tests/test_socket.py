@@ -13,7 +13,7 @@ from httpx_ws import AsyncWebSocketSession, aconnect_ws
 from starlette.applications import Starlette
 
 from hub import protocol
-from tests.conftest import API_KEY, ws_client
+from tests.conftest import API_KEY, routed, ws_client
 from tests.scripted_llm import ScriptedLLM, Text
 
 
@@ -37,7 +37,7 @@ async def receive_until(ws: AsyncWebSocketSession, kind: str) -> list[dict[str, 
 
 
 async def test_a_socket_is_greeted_then_runs_a_whole_turn(app: Starlette, llm: ScriptedLLM) -> None:
-    llm.push(Text(["Hi ", "there"]))
+    llm.push(routed(), Text(["Hi ", "there"]))
     async with socket(app, "/ws/ide-1") as ws:
         ready = await receive(ws)
         assert ready["type"] == "session_ready"
@@ -49,10 +49,15 @@ async def test_a_socket_is_greeted_then_runs_a_whole_turn(app: Starlette, llm: S
         )
         await ws.send_text('{"type": "user_message", "content": "hello", "role": "user"}')
         frames = await receive_until(ws, "run_finished")
-    assert [f["type"] for f in frames] == ["run_started"] + ["assistant_message"] * 3 + [
-        "run_finished"
-    ]
-    assert "".join(f["token"] for f in frames[1:4]) == "Hi there"
+    assert [f["type"] for f in frames] == ["run_started", "agent_switched"] + [
+        "assistant_message"
+    ] * 3 + ["run_finished"]
+    assert (frames[1]["method"], frames[1]["to_agent"], frames[1]["confidence"]) == (
+        "llm",
+        "coder",
+        "0.90",
+    )
+    assert "".join(f["token"] for f in frames[2:5]) == "Hi there"
     assert frames[-1]["reason"] == "completed"
 
 
@@ -74,7 +79,7 @@ BAD_FRAMES = [
 async def test_bad_frames_get_typed_errors_and_the_session_goes_on(
     app: Starlette, llm: ScriptedLLM
 ) -> None:
-    llm.push(Text(["still here"]))
+    llm.push(routed(), Text(["still here"]))
     async with socket(app, "/ws/tough") as ws:
         await receive(ws)
         for raw, code in BAD_FRAMES:

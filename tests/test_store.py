@@ -59,8 +59,8 @@ async def test_sessions_list_newest_first_and_remember_their_agent(database: str
 
 async def test_tool_calls_and_pending_approvals_round_trip(database: str) -> None:
     await store.get_or_create_session("s", "coder")
-    await store.record_tool_call("c1", "s", "coder", "write_file", {"path": "a.md"})
-    await store.record_tool_call("c2", "s", "coder", "read_file", {"path": "b.py"})
+    await store.create_tool_call("c1", "s", "coder", "write_file", {"path": "a.md"})
+    await store.create_tool_call("c2", "s", "coder", "read_file", {"path": "b.py"})
     await Approval.create(session_id="s", call_id="c1", expires_at=datetime.now(UTC))
     pending = await store.pending_approvals("s")
     assert [(a.call.id, a.call.arguments) for a in pending] == [("c1", {"path": "a.md"})]

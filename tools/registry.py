@@ -1,0 +1,73 @@
+"""The nine tools: typed arguments, where each runs, and its schema for the model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from pydantic import ValidationError
+
+from tools import args as a
+
+
+class Side(StrEnum):
+    IDE = "ide"  # runs where the files are: the IDE, or the hub's workspace executor
+    HUB = "hub"  # changes the run itself: switch agent, finish, ask the user
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    name: str
+    args: type[a.ToolArgs]
+    side: Side
+
+    @property
+    def description(self) -> str:
+        return (self.args.__doc__ or self.name).strip()
+
+    def openai_schema(self) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.args.model_json_schema(),
+            },
+        }
+
+
+TOOLS: dict[str, ToolSpec] = {
+    spec.name: spec
+    for spec in (
+        ToolSpec("read_file", a.ReadFileArgs, Side.IDE),
+        ToolSpec("write_file", a.WriteFileArgs, Side.IDE),
+        ToolSpec("list_files", a.ListFilesArgs, Side.IDE),
+        ToolSpec("create_directory", a.CreateDirectoryArgs, Side.IDE),
+        ToolSpec("execute_command", a.ExecuteCommandArgs, Side.IDE),
+        ToolSpec("search_in_code", a.SearchInCodeArgs, Side.IDE),
+        ToolSpec("switch_mode", a.SwitchModeArgs, Side.HUB),
+        ToolSpec("attempt_completion", a.AttemptCompletionArgs, Side.HUB),
+        ToolSpec("ask_followup_question", a.AskFollowupQuestionArgs, Side.HUB),
+    )
+}
+
+
+def openai_tools(names: Iterable[str]) -> list[dict[str, Any]]:
+    return [TOOLS[name].openai_schema() for name in names]
+
+
+class InvalidArguments(Exception):
+    """The model's arguments do not fit the tool; the message is meant for the model."""
+
+
+def parse_arguments(spec: ToolSpec, raw: dict[str, Any]) -> a.ToolArgs:
+    try:
+        return spec.args.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(x) for x in e['loc']) or 'arguments'}: {e['msg']}"
+            for e in exc.errors(include_url=False)
+        )
+        raise InvalidArguments(f"invalid arguments for {spec.name}: {problems}") from None
