@@ -10,6 +10,7 @@ again. Nothing is written per token.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -109,7 +110,7 @@ class TurnEngine:
                     "assistant",
                     "".join(step.text),
                     agent=agent.name,
-                    tool_calls=step.tool_calls(),
+                    tool_calls=await _with_unique_ids(step.tool_calls()),
                 )
                 step, last_stored = _Step(), message.id
         except LLMError as exc:
@@ -149,6 +150,17 @@ class TurnEngine:
                 sink.token(item)
             elif isinstance(item, ToolCallFragment):
                 step.add_call_piece(item)
+
+
+async def _with_unique_ids(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Call ids name records across all sessions, but some servers number them per reply
+    (`call_0`) or leave them out: give such calls an id of the hub's own."""
+    seen: set[str] = set()
+    for call in calls:
+        if call["id"] in seen or await store.get_tool_call(call["id"]) is not None:
+            call["id"] = f"call_{uuid.uuid4().hex}"
+        seen.add(call["id"])
+    return calls
 
 
 def open_calls(history: list[Message]) -> list[OpenCall]:

@@ -237,7 +237,7 @@ class SessionReady(HubFrameModel):
     type: Literal["session_ready"] = "session_ready"
     protocol_version: str = PROTOCOL_VERSION
     current_agent: str
-    run_state: Literal["idle", "running"]
+    run_state: Literal["idle", "running", "waiting"]
     pending_approvals: list[PendingApproval]
 
 

@@ -3,23 +3,19 @@ client inside the hub talking to the scripted LLM server."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.conftest import API_KEY, routed
+from tests.conftest import routed
 from tests.hub_process import HubProcess
 from tests.scripted_llm import Hang, ScriptedLLM, Text
-
-AUTH = {"X-Internal-Auth": API_KEY}
+from tests.socket_client import AUTH, ide, receive, receive_until, send
 
 
 @pytest.fixture
@@ -27,29 +23,6 @@ def hub(tmp_path: Path, llm: ScriptedLLM) -> Iterator[HubProcess]:
     process = HubProcess(tmp_path, llm.base_url).start()
     yield process
     process.stop()
-
-
-@asynccontextmanager
-async def ide(hub: HubProcess, session_id: str) -> AsyncIterator[ClientConnection]:
-    async with connect(f"{hub.ws_url}/ws/{session_id}", additional_headers=AUTH) as ws:
-        yield ws
-
-
-async def receive(ws: ClientConnection) -> dict[str, Any]:
-    async with asyncio.timeout(5):
-        data: dict[str, Any] = orjson.loads(await ws.recv())
-    return data
-
-
-async def receive_until(ws: ClientConnection, kind: str) -> list[dict[str, Any]]:
-    frames = [await receive(ws)]
-    while frames[-1]["type"] != kind:
-        frames.append(await receive(ws))
-    return frames
-
-
-async def send(ws: ClientConnection, **frame: Any) -> None:
-    await ws.send(orjson.dumps(frame).decode())
 
 
 async def test_an_ide_session_over_a_real_socket_survives_a_restart(
