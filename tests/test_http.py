@@ -238,3 +238,30 @@ def test_the_protocol_reference_documents_every_frame_type() -> None:
             assert f"`{kind}`" in text, kind
     for code in protocol.ErrorCode:
         assert f"`{code.value}`" in text, code
+
+
+async def test_the_user_switches_agent_over_rest(app_client: httpx.AsyncClient) -> None:
+    await app_client.post("/sessions", json={"session_id": "sw"})
+    switched = await app_client.post("/sessions/sw/agent", json={"agent": "debug"})
+    assert switched.json() == {"session_id": "sw", "agent": "debug"}
+    assert (await app_client.get("/agents/sw/current")).json()["agent"] == "debug"
+    unknown = await app_client.post("/sessions/sw/agent", json={"agent": "wizard"})
+    assert (unknown.status_code, unknown.json()["error"]) == (422, "unknown_agent")
+
+
+async def test_allow_rules_are_added_listed_and_validated(app_client: httpx.AsyncClient) -> None:
+    await app_client.post("/sessions", json={"session_id": "rules"})
+    added = await app_client.post(
+        "/sessions/rules/allow-rules", json={"tool_name": "write_file", "pattern": "docs/*.md"}
+    )
+    assert added.status_code == 201 and added.json()["created_by"] == "rest"
+    bad = await app_client.post(
+        "/sessions/rules/allow-rules", json={"tool_name": "teleport", "pattern": "*"}
+    )
+    assert bad.status_code == 422
+    listed = (await app_client.get("/sessions/rules/allow-rules")).json()["rules"]
+    assert [(r["tool_name"], r["pattern"]) for r in listed] == [("write_file", "docs/*.md")]
+    missing = await app_client.delete("/sessions/rules/allow-rules/999")
+    assert missing.status_code == 404
+    unknown = await app_client.post("/sessions/rules/approvals/nope", json={"decision": "approve"})
+    assert (unknown.status_code, unknown.json()["error"]) == (404, "unknown_call")
