@@ -17,8 +17,8 @@ from agents.definitions import AGENTS, DEFAULT_AGENT
 from db import store
 from db.models import AllowRule, ChatSession, Message
 from hub import protocol
+from hub.answers import SessionError, decide
 from hub.errors import ApiError
-from hub.session import SessionError
 from hub.state import hub_state
 from tools.registry import TOOLS
 
@@ -237,7 +237,7 @@ async def decide_approval(request: Request) -> Response:
     frame = protocol.HitlDecision(call_id=request.path_params["call_id"], **body.model_dump())
     live = await hub_state(request).registry.open(session.id)
     try:
-        run_id = await live.decide(frame, "rest")
+        run_id = await decide(live, frame, "rest")
     except SessionError as exc:
         raise session_error(exc) from None
     return JSONResponse({"call_id": frame.call_id, "decision": frame.decision, "run_id": run_id})

@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
-
-import orjson
+from typing import Any, Literal
 
 from agents.definitions import AGENTS, AgentSpec
 from agents.engine import TurnEngine, TurnOutcome
@@ -30,33 +27,13 @@ from agents.events import SwitchMethod, ToolCallNotice, ToolOutcomeStatus, Wait
 from db import store
 from db.models import ApprovalStatus, ToolCallStatus
 from hub import protocol as p
-from tools.approval import subject
-from tools.permissions import refusal
-from tools.registry import TOOLS, InvalidArguments, parse_arguments
+from hub.answers import SessionError, decide, expire, take_tool_result
+from hub.fanout import FrameStream, Subscriber
+from hub.waits import Waits
 
 log = logging.getLogger(__name__)
 
 RunState = Literal["idle", "running", "waiting"]
-_DECISIONS = {
-    "approve": ApprovalStatus.APPROVED,
-    "edit": ApprovalStatus.EDITED,
-    "reject": ApprovalStatus.REJECTED,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    data: dict[str, Any]
-    text: str  # the JSON sent on the wire, encoded once for all subscribers
-
-
-class Subscriber(Protocol):
-    @property
-    def name(self) -> str:
-        """Who this client is in audit records, e.g. `ide:3f2a…` or `console:…`."""
-
-    def deliver(self, frame: Frame) -> None:
-        """Take a frame without blocking; the subscriber owns its buffering."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,22 +42,6 @@ class Work:
     kind: Literal["message", "continue", "abandon"]
     role: p.Role = "user"
     content: str = ""
-
-
-class SessionError(Exception):
-    """A request the session refuses; `code` says why, the message says it to a human."""
-
-    def __init__(self, code: p.ErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def _encode(data: dict[str, Any]) -> Frame:
-    return Frame(data, orjson.dumps(data).decode())
 
 
 def _new_id() -> str:
@@ -105,19 +66,12 @@ class LiveSession:
         self.current_agent = current_agent
         self._engine = engine
         self._on_quiet = on_quiet
-        self._approval_warning = approval_warning_seconds
-        self._seq = 0
-        self._subscribers: set[Subscriber] = set()
+        self.frames = FrameStream(session_id)
         self._queue: deque[Work] = deque()
         self._next_run: Work | None = None  # a continuation or abandon: runs before the queue
         self._worker: asyncio.Task[None] | None = None
         self._run: asyncio.Task[TurnOutcome] | None = None
-        self._waits: dict[str, Wait] = {}
-        self._timers: dict[str, asyncio.Task[None]] = {}
-
-    @property
-    def seq(self) -> int:
-        return self._seq
+        self.waits = Waits(self._expire, self._warn, approval_warning_seconds)
 
     @property
     def agent(self) -> AgentSpec:
@@ -127,7 +81,7 @@ class LiveSession:
     def run_state(self) -> RunState:
         if self._worker is not None and not self._worker.done():
             return "running"
-        return "waiting" if self._waits else "idle"
+        return "waiting" if self.waits else "idle"
 
     async def restore(self) -> None:
         """After a restart: take up the calls the stored turn is parked on."""
@@ -144,13 +98,13 @@ class LiveSession:
                 self.request_continue()
                 continue
             args = record.arguments
-            self.awaiting(Wait(record.id, kind, record.tool_name, args, record.agent, deadline))
+            self.waits.add(Wait(record.id, kind, record.tool_name, args, record.agent, deadline))
 
     # --- clients ----------------------------------------------------------------------------
 
     def attach(self, subscriber: Subscriber) -> None:
         """Add a client: `session_ready` first, then the calls that wait for a client."""
-        self._subscribers.add(subscriber)
+        self.frames.subscribers.add(subscriber)
         pending = [
             p.PendingApproval(
                 call_id=w.call_id,
@@ -160,7 +114,7 @@ class LiveSession:
                 created_at=datetime.now(UTC).isoformat(),
                 expires_at=_iso(w.deadline),
             )
-            for w in self._waits.values()
+            for w in self.waits
             if w.kind == "approval"
         ]
         self.reply(
@@ -170,20 +124,20 @@ class LiveSession:
             run_state=self.run_state,
             pending_approvals=pending,
         )
-        for wait in self._waits.values():
+        for wait in self.waits:
             self._resend(subscriber, wait)
 
     def subscribe(self, subscriber: Subscriber) -> None:
         """Add a client that wants the frames but no greeting (an SSE stream)."""
-        self._subscribers.add(subscriber)
+        self.frames.subscribers.add(subscriber)
 
     def detach(self, subscriber: Subscriber) -> None:
-        self._subscribers.discard(subscriber)
+        self.frames.subscribers.discard(subscriber)
         self._check_quiet()
 
     def _check_quiet(self) -> None:
         """Tell the owner when nobody listens and nothing runs, so it can let go of us."""
-        if not self._subscribers and self.run_state != "running" and self._on_quiet:
+        if not self.frames.subscribers and self.run_state != "running" and self._on_quiet:
             self._on_quiet(self)
 
     def _resend(self, subscriber: Subscriber, wait: Wait) -> None:
@@ -220,9 +174,9 @@ class LiveSession:
                 if not await self._answer_question(content):
                     self.submit(content, role)
             case p.ToolResult(call_id=call_id, result=result, error=error):
-                await self.tool_result(call_id, result, error)
+                await take_tool_result(self, call_id, result, error)
             case p.HitlDecision():
-                await self.decide(frame, origin.name)
+                await decide(self, frame, origin.name)
             case p.SwitchAgent(agent_type=agent, content=content, reason=reason):
                 await self.switch_agent(agent, reason or "requested by the user", "user")
                 if content:
@@ -236,20 +190,11 @@ class LiveSession:
 
     # --- frames -----------------------------------------------------------------------------
 
-    def _fan_out(self, frame: Frame) -> None:
-        for subscriber in tuple(self._subscribers):
-            subscriber.deliver(frame)
-
     def publish(self, model: type[p.HubFrameModel], **fields: Any) -> None:
-        """Broadcast a typed frame under the next `seq`."""
-        self._seq += 1
-        built = model(session_id=self.id, seq=self._seq, ts=_now_ms(), **fields)
-        self._fan_out(_encode(built.model_dump(mode="json")))
+        self.frames.publish(model, **fields)
 
     def reply(self, subscriber: Subscriber, model: type[p.HubFrameModel], **fields: Any) -> None:
-        """Send a frame to one client; it repeats the current `seq` and is not broadcast."""
-        built = model(session_id=self.id, seq=self._seq, ts=_now_ms(), **fields)
-        subscriber.deliver(_encode(built.model_dump(mode="json")))
+        self.frames.reply(subscriber, model, **fields)
 
     def reply_error(self, subscriber: Subscriber, code: p.ErrorCode, content: str) -> None:
         self.reply(subscriber, p.Error, code=code, content=content)
@@ -257,17 +202,7 @@ class LiveSession:
     # --- RunSink: what the turn engine and the dispatcher call ------------------------------
 
     def token(self, text: str) -> None:
-        # The hot path: a plain dict in AssistantMessage's shape, no model per token.
-        self._seq += 1
-        data = {
-            "type": "assistant_message",
-            "token": text,
-            "is_final": False,
-            "session_id": self.id,
-            "seq": self._seq,
-            "ts": _now_ms(),
-        }
-        self._fan_out(_encode(data))
+        self.frames.token(text)
 
     def message_end(self) -> None:
         self.publish(p.AssistantMessage, token="", is_final=True)
@@ -290,7 +225,7 @@ class LiveSession:
     def tool_finished(
         self, call_id: str, tool_name: str, status: ToolOutcomeStatus, content: str
     ) -> None:
-        self._forget_wait(call_id)
+        self.waits.resolve(call_id)
         self.publish(
             p.ToolFinished, call_id=call_id, tool_name=tool_name, status=status, content=content
         )
@@ -306,7 +241,7 @@ class LiveSession:
         feedback: str | None = None,
         arguments: dict[str, Any] | None = None,
     ) -> None:
-        self._forget_wait(call_id)
+        self.waits.resolve(call_id)
         self.publish(
             p.ApprovalResolved,
             call_id=call_id,
@@ -317,15 +252,13 @@ class LiveSession:
         )
 
     def awaiting(self, wait: Wait) -> None:
-        self._waits[wait.call_id] = wait
-        if wait.deadline is not None and wait.call_id not in self._timers:
-            self._timers[wait.call_id] = asyncio.create_task(self._expire(wait))
+        self.waits.add(wait)
 
-    def _forget_wait(self, call_id: str) -> None:
-        self._waits.pop(call_id, None)
-        timer = self._timers.pop(call_id, None)
-        if timer is not None and timer is not asyncio.current_task():
-            timer.cancel()
+    async def _expire(self, wait: Wait) -> None:
+        await expire(self, wait)
+
+    def _warn(self, wait: Wait) -> None:
+        self.publish(p.ApprovalExpiring, call_id=wait.call_id, expires_at=_iso(wait.deadline))
 
     async def switch_agent(
         self, to_agent: str, reason: str, method: SwitchMethod, confidence: float | None = None
@@ -349,115 +282,13 @@ class LiveSession:
             method=method,
         )
 
-    # --- what clients answer ----------------------------------------------------------------
-
-    async def decide(self, decision: p.HitlDecision, decided_by: str) -> str:
-        """Record a human's decision on a pending approval; returns the run that goes on."""
-        approval = await store.get_approval(decision.call_id)
-        if approval is None or approval.session_id != self.id:
-            raise SessionError(
-                p.ErrorCode.UNKNOWN_CALL, f"no approval for call {decision.call_id!r}"
-            )
-        call = approval.call
-        arguments = call.arguments
-        if decision.decision == "edit":
-            arguments = self._edited(call.tool_name, call.agent, arguments, decision)
-        modified = arguments if decision.decision == "edit" else None
-        status = _DECISIONS[decision.decision]
-        if not await store.decide_approval(
-            call.id, status, decided_by, modified, decision.feedback
-        ):
-            current = await store.get_approval(call.id)
-            state = current.status.value if current else "decided"
-            by = current.decided_by if current else "?"
-            raise SessionError(
-                p.ErrorCode.ALREADY_DECIDED, f"call {call.id!r} was already {state} by {by}"
-            )
-        if decision.always_allow and decision.decision != "reject":
-            args = parse_arguments(TOOLS[call.tool_name], arguments)
-            pattern = decision.allow_pattern or subject(args) or "*"
-            await store.add_allow_rule(self.id, call.tool_name, pattern, decided_by)
-        self.approval_resolved(
-            call.id,
-            decision.decision,
-            decided_by,
-            decision.feedback,
-            None if decision.decision == "reject" else arguments,
-        )
-        return self.request_continue()
-
-    def _edited(
-        self, tool_name: str, agent: str, arguments: dict[str, Any], decision: p.HitlDecision
-    ) -> dict[str, Any]:
-        if not decision.modified_arguments:
-            raise SessionError(p.ErrorCode.INVALID_DECISION, "edit needs modified_arguments")
-        merged = {**arguments, **decision.modified_arguments}
-        try:
-            args = parse_arguments(TOOLS[tool_name], merged)
-        except InvalidArguments as exc:
-            raise SessionError(p.ErrorCode.INVALID_DECISION, str(exc)) from None
-        if (why := refusal(AGENTS[agent], tool_name, args)) is not None:
-            raise SessionError(p.ErrorCode.INVALID_DECISION, f"refused: {why}")
-        return args.model_dump(exclude_unset=True)
-
-    async def tool_result(self, call_id: str, result: Any, error: str | None) -> str:
-        """Take an IDE's result (or a user's answer); returns the run that goes on."""
-        record = await store.get_tool_call(call_id)
-        if record is None or record.session_id != self.id:
-            raise SessionError(p.ErrorCode.UNKNOWN_CALL, f"no tool call {call_id!r} is waiting")
-        accepted_from: tuple[ToolCallStatus, ...] = (ToolCallStatus.DISPATCHED,)
-        approval = await store.get_approval(call_id)
-        in_band = approval is not None and approval.status in (
-            ApprovalStatus.APPROVED,
-            ApprovalStatus.EDITED,
-        )
-        if record.tool_name == "ask_followup_question" or in_band:
-            # An IDE runs a call it approved itself before the hub marks it dispatched.
-            accepted_from += (ToolCallStatus.PENDING,)
-        status = ToolCallStatus.FAILED if error else ToolCallStatus.DONE
-        if not await store.finish_tool_call(
-            call_id, status, result, error, only_from=accepted_from
-        ):
-            raise SessionError(
-                p.ErrorCode.UNKNOWN_CALL,
-                f"tool call {call_id!r} is not waiting for a result (it is {record.status})",
-            )
-        self._forget_wait(call_id)
-        return self.request_continue()
-
     async def _answer_question(self, content: str) -> bool:
         """While the agent waits for an answer, the user's next message is that answer."""
-        for wait in self._waits.values():
-            if wait.kind == "answer":
-                await self.tool_result(wait.call_id, content, None)
-                return True
-        return False
-
-    async def _expire(self, wait: Wait) -> None:
-        assert wait.deadline is not None
-        if wait.kind == "approval":
-            await _sleep_until(wait.deadline.timestamp() - self._approval_warning)
-            self.publish(p.ApprovalExpiring, call_id=wait.call_id, expires_at=_iso(wait.deadline))
-        await _sleep_until(wait.deadline.timestamp())
-        if wait.kind == "approval":
-            why = "nobody decided in time"
-            if await store.decide_approval(
-                wait.call_id, ApprovalStatus.EXPIRED, "timeout", feedback=why
-            ):
-                self.approval_resolved(wait.call_id, "expired", "timeout", why)
-                self.request_continue()
-            return
-        why = f"the IDE sent no tool_result for {wait.call_id} in time"
-        if await store.finish_tool_call(
-            wait.call_id,
-            ToolCallStatus.EXPIRED,
-            None,
-            why,
-            only_from=(ToolCallStatus.DISPATCHED,),
-        ):
-            self._forget_wait(wait.call_id)
-            self.error(p.ErrorCode.TOOL_TIMEOUT, why)
-            self.request_continue()
+        question = self.waits.question()
+        if question is None:
+            return False
+        await take_tool_result(self, question.call_id, content, None)
+        return True
 
     # --- runs -------------------------------------------------------------------------------
 
@@ -483,7 +314,7 @@ class LiveSession:
         if self._run is not None and not self._run.done():
             self._run.cancel()
             return True
-        if self._waits:
+        if self.waits:
             self._next_run = Work(_new_id(), "abandon")
             self._kick()
             return True
@@ -493,8 +324,7 @@ class LiveSession:
         """Stop everything on shutdown; a running turn still stores its partial answer."""
         self._queue.clear()
         self._next_run = None
-        for timer in self._timers.values():
-            timer.cancel()
+        self.waits.clear()
         if self._run is not None:
             self._run.cancel()
             await asyncio.wait({self._run})
@@ -511,7 +341,7 @@ class LiveSession:
         if self._next_run is not None:
             work, self._next_run = self._next_run, None
             return work
-        if self._waits or not self._queue:
+        if self.waits or not self._queue:
             return None
         return self._queue.popleft()
 
@@ -550,12 +380,6 @@ class LiveSession:
             run_id=work.run_id,
             reason=outcome.reason,
             message_id=outcome.message_id,
-            waiting_for=list(self._waits) if outcome.reason == "waiting" else [],
+            waiting_for=self.waits.call_ids() if outcome.reason == "waiting" else [],
         )
         return outcome
-
-
-async def _sleep_until(timestamp: float) -> None:
-    delay = timestamp - time.time()
-    if delay > 0:
-        await asyncio.sleep(delay)

@@ -18,9 +18,11 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from hub import protocol
+from hub.answers import SessionError, decide, take_tool_result
 from hub.errors import ApiError
+from hub.fanout import Frame
 from hub.rest import read_json, session_error, validation_error
-from hub.session import Frame, LiveSession, SessionError
+from hub.session import LiveSession
 from hub.state import hub_state
 
 DONE = b"data: [DONE]\n\n"
@@ -142,9 +144,9 @@ async def _act(live: LiveSession, frame: protocol.ClientFrame) -> tuple[str | No
     """Do what the frame asks; the run to stream (if any) and events to send before it."""
     match frame:
         case protocol.ToolResult(call_id=call_id, result=result, error=error):
-            return await live.tool_result(call_id, result, error), []
+            return await take_tool_result(live, call_id, result, error), []
         case protocol.HitlDecision():
-            return await live.decide(frame, "sse"), []
+            return await decide(live, frame, "sse"), []
         case protocol.SwitchAgent(agent_type=agent, content=content, reason=reason):
             before = live.current_agent
             reason = reason or "requested by the user"

@@ -16,7 +16,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hub import protocol
 from hub.errors import refuse_websocket
-from hub.session import Frame, LiveSession
+from hub.fanout import Frame
+from hub.session import LiveSession
 from hub.state import hub_state
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from hub.session import Frame
+from hub.fanout import Frame
 
 
 class Recorder:

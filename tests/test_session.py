@@ -16,6 +16,7 @@ from agents.routing import Router
 from db import store
 from db.models import ChatSession, MessageStatus, ToolCallRecord, ToolCallStatus
 from hub import protocol as p
+from hub.answers import take_tool_result
 from hub.registry import SessionRegistry
 from hub.session import LiveSession
 from tests.frames import Recorder
@@ -186,7 +187,7 @@ async def test_a_tool_call_goes_to_the_ide_and_its_result_back_to_the_model(
     assert call["requires_approval"] is False
     parked = await ide.until_type("run_finished")
     assert (parked["reason"], parked["waiting_for"]) == ("waiting", ["call_1"])
-    await session.tool_result("call_1", "def main(): ...", None)
+    await take_tool_result(session, "call_1", "def main(): ...", None)
     assert (await ide.until_type("run_finished", 2))["reason"] == "completed"
     assert ide.text() == "Reading.It defines main()."
     finished = ide.of_type("tool_finished")[0]

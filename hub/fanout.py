@@ -1,0 +1,73 @@
+"""A session's frame stream: numbers hub frames and fans them out, encoded once.
+
+Broadcast frames take the next `seq`; replies to one client repeat the current one and go to
+that client only. Subscribers take encoded frames without blocking and own their buffering.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from hub import protocol as p
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    data: dict[str, Any]
+    text: str  # the JSON sent on the wire, encoded once for all subscribers
+
+
+class Subscriber(Protocol):
+    @property
+    def name(self) -> str:
+        """Who this client is in audit records, e.g. `ide:3f2a…` or `console:…`."""
+
+    def deliver(self, frame: Frame) -> None:
+        """Take a frame without blocking; the subscriber owns its buffering."""
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _encode(data: dict[str, Any]) -> Frame:
+    return Frame(data, orjson.dumps(data).decode())
+
+
+class FrameStream:
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        self.seq = 0
+        self.subscribers: set[Subscriber] = set()
+
+    def publish(self, model: type[p.HubFrameModel], **fields: Any) -> None:
+        """Broadcast a typed frame under the next `seq`."""
+        self.seq += 1
+        built = model(session_id=self.session_id, seq=self.seq, ts=_now_ms(), **fields)
+        self._fan_out(_encode(built.model_dump(mode="json")))
+
+    def reply(self, subscriber: Subscriber, model: type[p.HubFrameModel], **fields: Any) -> None:
+        """Send a frame to one client; it repeats the current `seq` and is not broadcast."""
+        built = model(session_id=self.session_id, seq=self.seq, ts=_now_ms(), **fields)
+        subscriber.deliver(_encode(built.model_dump(mode="json")))
+
+    def token(self, text: str) -> None:
+        # The hot path: a plain dict in AssistantMessage's shape, no model per token.
+        self.seq += 1
+        data = {
+            "type": "assistant_message",
+            "token": text,
+            "is_final": False,
+            "session_id": self.session_id,
+            "seq": self.seq,
+            "ts": _now_ms(),
+        }
+        self._fan_out(_encode(data))
+
+    def _fan_out(self, frame: Frame) -> None:
+        for subscriber in tuple(self.subscribers):
+            subscriber.deliver(frame)
