@@ -18,7 +18,7 @@ from agents.llm import ChatModel
 from agents.routing import Router
 from db.config import tortoise_config
 from db.store import apply_migrations
-from hub import errors, rest, sse, ws
+from hub import approvals_api, errors, rest, sse, ws
 from hub.auth import InternalAuth, TicketBook
 from hub.config import Settings
 from hub.registry import SessionRegistry
@@ -67,7 +67,7 @@ def create_app(settings: Settings) -> Starlette:
                 await llm.close()
 
     return Starlette(
-        routes=[*rest.routes, *sse.routes, *ws.routes],
+        routes=[*rest.routes, *approvals_api.routes, *sse.routes, *ws.routes],
         middleware=[Middleware(InternalAuth, api_key=settings.internal_api_key, tickets=tickets)],
         exception_handlers={HTTPException: errors.http_error, Exception: errors.server_error},
         lifespan=lifespan,

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any
 
-import orjson
 from pydantic import BaseModel, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -15,58 +13,23 @@ from starlette.routing import Route
 
 from agents.definitions import AGENTS, DEFAULT_AGENT
 from db import store
-from db.models import AllowRule, ChatSession, Message
+from db.models import ChatSession, Message
 from hub import protocol
-from hub.answers import SessionError, decide
+from hub.answers import SessionError
 from hub.errors import ApiError
+from hub.requests import (
+    existing_session,
+    page_limit,
+    read_json,
+    read_model,
+    session_error,
+    validation_error,
+)
 from hub.state import hub_state
-from tools.registry import TOOLS
-
-M = TypeVar("M", bound=BaseModel)
-
-_SESSION_ID = re.compile(protocol.SESSION_ID_PATTERN)
-MAX_PAGE = 200
 
 
 class CreateSession(BaseModel):
     session_id: str | None = Field(None, pattern=protocol.SESSION_ID_PATTERN)
-
-
-async def read_json(request: Request) -> Any:
-    body = await request.body()
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, f"body is not valid JSON: {exc}", "invalid_json") from None
-
-
-def validation_error(exc: ValidationError) -> ApiError:
-    problems = "; ".join(
-        f"{'.'.join(str(x) for x in e['loc']) or 'body'}: {e['msg']}"
-        for e in exc.errors(include_url=False)
-    )
-    return ApiError(422, problems, "invalid_request")
-
-
-def session_id_of(request: Request) -> str:
-    session_id: str = request.path_params["session_id"]
-    if not _SESSION_ID.match(session_id):
-        raise ApiError(400, f"session id must match {protocol.SESSION_ID_PATTERN}")
-    return session_id
-
-
-async def existing_session(request: Request) -> ChatSession:
-    session = await store.get_session(session_id_of(request))
-    if session is None:
-        raise ApiError(404, f"no session {request.path_params['session_id']!r}")
-    return session
-
-
-def page_limit(request: Request) -> int:
-    raw = request.query_params.get("limit", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
-        raise ApiError(400, f"limit must be an integer from 1 to {MAX_PAGE}")
-    return int(raw)
 
 
 def session_json(session: ChatSession) -> dict[str, Any]:
@@ -191,110 +154,9 @@ async def cancel_run(request: Request) -> Response:
     return JSONResponse({"session_id": session.id, "cancelled": cancelled})
 
 
-class Decision(BaseModel):
-    """The original's approval body, plus the hub's "always allow" fields."""
-
-    decision: Literal["approve", "edit", "reject"]
-    modified_arguments: dict[str, Any] | None = None
-    feedback: str | None = None
-    always_allow: bool = False
-    allow_pattern: str | None = None
-
-
-class NewAllowRule(BaseModel):
-    tool_name: str = Field(min_length=1)
-    pattern: str = Field(min_length=1, max_length=512)
-
-
 class NewAgent(BaseModel):
     agent: str
     reason: str = "requested by the user"
-
-
-_SESSION_ERROR_STATUS = {
-    protocol.ErrorCode.UNKNOWN_CALL: 404,
-    protocol.ErrorCode.ALREADY_DECIDED: 409,
-    protocol.ErrorCode.INVALID_DECISION: 422,
-    protocol.ErrorCode.UNKNOWN_AGENT: 422,
-}
-
-
-def session_error(exc: SessionError) -> ApiError:
-    return ApiError(_SESSION_ERROR_STATUS.get(exc.code, 400), str(exc), exc.code.value)
-
-
-async def read_model(request: Request, model: type[M]) -> M:
-    try:
-        return model.model_validate(await read_json(request))
-    except ValidationError as exc:
-        raise validation_error(exc) from None
-
-
-async def decide_approval(request: Request) -> Response:
-    """Answer a pending approval from outside the socket (first decision wins)."""
-    session = await existing_session(request)
-    body = await read_model(request, Decision)
-    frame = protocol.HitlDecision(call_id=request.path_params["call_id"], **body.model_dump())
-    live = await hub_state(request).registry.open(session.id)
-    try:
-        run_id = await decide(live, frame, "rest")
-    except SessionError as exc:
-        raise session_error(exc) from None
-    return JSONResponse({"call_id": frame.call_id, "decision": frame.decision, "run_id": run_id})
-
-
-async def approval_history(request: Request) -> Response:
-    await existing_session(request)
-    audit = await store.approval_audit(request.path_params["call_id"])
-    return JSONResponse(
-        {
-            "call_id": request.path_params["call_id"],
-            "decisions": [
-                {
-                    "decision": a.decision,
-                    "decided_by": a.decided_by,
-                    "accepted": a.accepted,
-                    "modified_arguments": a.modified_arguments,
-                    "feedback": a.feedback,
-                    "at": a.created_at.isoformat(),
-                }
-                for a in audit
-            ],
-        }
-    )
-
-
-def rule_json(rule: AllowRule) -> dict[str, Any]:
-    return {
-        "id": rule.id,
-        "tool_name": rule.tool_name,
-        "pattern": rule.pattern,
-        "created_by": rule.created_by,
-        "created_at": rule.created_at.isoformat(),
-    }
-
-
-async def list_allow_rules(request: Request) -> Response:
-    session = await existing_session(request)
-    rules = await store.allow_rules(session.id)
-    return JSONResponse({"session_id": session.id, "rules": [rule_json(r) for r in rules]})
-
-
-async def add_allow_rule(request: Request) -> Response:
-    session = await existing_session(request)
-    body = await read_model(request, NewAllowRule)
-    if body.tool_name not in TOOLS:
-        raise ApiError(422, f"unknown tool {body.tool_name!r}", "invalid_request")
-    rule = await store.add_allow_rule(session.id, body.tool_name, body.pattern, "rest")
-    return JSONResponse(rule_json(rule), status_code=201)
-
-
-async def delete_allow_rule(request: Request) -> Response:
-    session = await existing_session(request)
-    rule_id = request.path_params["rule_id"]
-    if not await store.delete_allow_rule(session.id, rule_id):
-        raise ApiError(404, f"no allow rule {rule_id} in session {session.id!r}")
-    return Response(status_code=204)
 
 
 async def switch_agent(request: Request) -> Response:
@@ -327,13 +189,6 @@ routes = [
     Route("/sessions/{session_id}/pending-approvals", pending_approvals),
     Route("/sessions/{session_id}/cancel", cancel_run, methods=["POST"]),
     Route("/sessions/{session_id}/agent", switch_agent, methods=["POST"]),
-    Route("/sessions/{session_id}/approvals/{call_id}", decide_approval, methods=["POST"]),
-    Route("/sessions/{session_id}/approvals/{call_id}", approval_history, methods=["GET"]),
-    Route("/sessions/{session_id}/allow-rules", list_allow_rules, methods=["GET"]),
-    Route("/sessions/{session_id}/allow-rules", add_allow_rule, methods=["POST"]),
-    Route(
-        "/sessions/{session_id}/allow-rules/{rule_id:int}", delete_allow_rule, methods=["DELETE"]
-    ),
     Route("/protocol/schema.json", protocol_schema),
     Route("/auth/ws-ticket", ws_ticket, methods=["POST"]),
 ]

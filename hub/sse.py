@@ -21,7 +21,7 @@ from hub import protocol
 from hub.answers import SessionError, decide, take_tool_result
 from hub.errors import ApiError
 from hub.fanout import Frame
-from hub.rest import read_json, session_error, validation_error
+from hub.requests import read_json, session_error, validation_error
 from hub.session import LiveSession
 from hub.state import hub_state
 

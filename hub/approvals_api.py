@@ -1,0 +1,112 @@
+"""Approvals and "always allow" rules over HTTP, for clients without the socket."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from db import store
+from db.models import AllowRule
+from hub import protocol
+from hub.answers import SessionError, decide
+from hub.errors import ApiError
+from hub.requests import existing_session, read_model, session_error
+from hub.state import hub_state
+from tools.registry import TOOLS
+
+
+class Decision(BaseModel):
+    """The original's approval body, plus the hub's "always allow" fields."""
+
+    decision: Literal["approve", "edit", "reject"]
+    modified_arguments: dict[str, Any] | None = None
+    feedback: str | None = None
+    always_allow: bool = False
+    allow_pattern: str | None = None
+
+
+class NewAllowRule(BaseModel):
+    tool_name: str = Field(min_length=1)
+    pattern: str = Field(min_length=1, max_length=512)
+
+
+async def decide_approval(request: Request) -> Response:
+    """Answer a pending approval from outside the socket (first decision wins)."""
+    session = await existing_session(request)
+    body = await read_model(request, Decision)
+    frame = protocol.HitlDecision(call_id=request.path_params["call_id"], **body.model_dump())
+    live = await hub_state(request).registry.open(session.id)
+    try:
+        run_id = await decide(live, frame, "rest")
+    except SessionError as exc:
+        raise session_error(exc) from None
+    return JSONResponse({"call_id": frame.call_id, "decision": frame.decision, "run_id": run_id})
+
+
+async def approval_history(request: Request) -> Response:
+    await existing_session(request)
+    audit = await store.approval_audit(request.path_params["call_id"])
+    return JSONResponse(
+        {
+            "call_id": request.path_params["call_id"],
+            "decisions": [
+                {
+                    "decision": a.decision,
+                    "decided_by": a.decided_by,
+                    "accepted": a.accepted,
+                    "modified_arguments": a.modified_arguments,
+                    "feedback": a.feedback,
+                    "at": a.created_at.isoformat(),
+                }
+                for a in audit
+            ],
+        }
+    )
+
+
+def rule_json(rule: AllowRule) -> dict[str, Any]:
+    return {
+        "id": rule.id,
+        "tool_name": rule.tool_name,
+        "pattern": rule.pattern,
+        "created_by": rule.created_by,
+        "created_at": rule.created_at.isoformat(),
+    }
+
+
+async def list_allow_rules(request: Request) -> Response:
+    session = await existing_session(request)
+    rules = await store.allow_rules(session.id)
+    return JSONResponse({"session_id": session.id, "rules": [rule_json(r) for r in rules]})
+
+
+async def add_allow_rule(request: Request) -> Response:
+    session = await existing_session(request)
+    body = await read_model(request, NewAllowRule)
+    if body.tool_name not in TOOLS:
+        raise ApiError(422, f"unknown tool {body.tool_name!r}", "invalid_request")
+    rule = await store.add_allow_rule(session.id, body.tool_name, body.pattern, "rest")
+    return JSONResponse(rule_json(rule), status_code=201)
+
+
+async def delete_allow_rule(request: Request) -> Response:
+    session = await existing_session(request)
+    rule_id = request.path_params["rule_id"]
+    if not await store.delete_allow_rule(session.id, rule_id):
+        raise ApiError(404, f"no allow rule {rule_id} in session {session.id!r}")
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/sessions/{session_id}/approvals/{call_id}", decide_approval, methods=["POST"]),
+    Route("/sessions/{session_id}/approvals/{call_id}", approval_history, methods=["GET"]),
+    Route("/sessions/{session_id}/allow-rules", list_allow_rules, methods=["GET"]),
+    Route("/sessions/{session_id}/allow-rules", add_allow_rule, methods=["POST"]),
+    Route(
+        "/sessions/{session_id}/allow-rules/{rule_id:int}", delete_allow_rule, methods=["DELETE"]
+    ),
+]
