@@ -137,7 +137,8 @@ class LiveSession:
 
     def _check_quiet(self) -> None:
         """Tell the owner when nobody listens and nothing runs, so it can let go of us."""
-        if not self.frames.subscribers and self.run_state != "running" and self._on_quiet:
+        # A parked turn stays in memory: its timers must fire on this object and no other.
+        if not self.frames.subscribers and self.run_state == "idle" and self._on_quiet:
             self._on_quiet(self)
 
     def _resend(self, subscriber: Subscriber, wait: Wait) -> None:
