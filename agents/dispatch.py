@@ -38,7 +38,7 @@ class OpenCall:
 
 @dataclass(frozen=True, slots=True)
 class Parked:
-    call_id: str
+    call_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,14 +72,16 @@ class ToolDispatcher:
     async def settle(
         self, session_id: str, calls: list[OpenCall], sink: RunSink
     ) -> Parked | Completion | None:
-        """Answer the calls in order; stop at the first that must wait. None: all answered."""
+        """Take every call as far as it goes now — several may be in flight at once, as the
+        original protocol allows — and park on those that wait. None: all answered."""
+        waiting: list[str] = []
         for call in calls:
             step = await self._advance(session_id, call, sink)
             if step is WAITING:
-                return Parked(call.call_id)
-            if isinstance(step, Completion):
+                waiting.append(call.call_id)
+            elif isinstance(step, Completion):
                 return step
-        return None
+        return Parked(tuple(waiting)) if waiting else None
 
     async def abandon(self, session_id: str, calls: list[OpenCall], sink: RunSink) -> None:
         """Answer every open call as cancelled, so the conversation stays valid."""

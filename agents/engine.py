@@ -91,7 +91,7 @@ class TurnEngine:
                 if calls := open_calls(history):
                     settled = await self._dispatcher.settle(session_id, calls, sink)
                     if isinstance(settled, Parked):
-                        return TurnOutcome("waiting", last_stored, (settled.call_id,))
+                        return TurnOutcome("waiting", last_stored, settled.call_ids)
                     if isinstance(settled, Completion):
                         return TurnOutcome("completed", await _complete(session_id, settled, sink))
                     continue

@@ -5,8 +5,8 @@ The engine and the tool dispatcher only ever talk to a sink; the hub's live sess
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from agents.definitions import AgentSpec
@@ -26,6 +26,7 @@ class Wait:
     arguments: dict[str, Any]
     agent: str
     deadline: datetime | None = None  # approvals: when they expire; IDE calls: their timeout
+    since: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass(frozen=True, slots=True)

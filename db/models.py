@@ -38,6 +38,8 @@ class ApprovalStatus(StrEnum):
 class ChatSession(Model):
     id = fields.CharField(primary_key=True, max_length=128)
     current_agent = fields.CharField(max_length=32)
+    # Set while a run works on the session: still set at start-up means the hub died mid-run.
+    running_since = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

@@ -58,6 +58,21 @@ async def list_sessions(limit: int, before: datetime | None = None) -> list[Chat
     return await query.order_by("-created_at", "-id").limit(limit)
 
 
+async def mark_running(session_id: str, running: bool) -> None:
+    await ChatSession.filter(id=session_id).update(
+        running_since=datetime.now(UTC) if running else None
+    )
+
+
+async def mark_interrupted_runs(note: str) -> list[str]:
+    """After a crash: close the runs that were going on, with a note in their history."""
+    interrupted = [s.id for s in await ChatSession.filter(running_since__isnull=False)]
+    for session_id in interrupted:
+        await add_message(session_id, "system", note, status=MessageStatus.INTERRUPTED)
+    await ChatSession.filter(id__in=interrupted).update(running_since=None)
+    return interrupted
+
+
 async def set_current_agent(session_id: str, agent: str) -> None:
     await ChatSession.filter(id=session_id).update(current_agent=agent)
 

@@ -17,15 +17,17 @@ from agents.engine import TurnEngine
 from agents.llm import ChatModel
 from agents.routing import Router
 from db.config import tortoise_config
-from db.store import apply_migrations
+from db.store import apply_migrations, mark_interrupted_runs
 from hub import approvals_api, errors, rest, sse, ws
 from hub.auth import InternalAuth, TicketBook
 from hub.config import Settings
+from hub.fanout import Retention
 from hub.registry import SessionRegistry
 from hub.state import HubState
 from tools.workspace import WorkspaceExecutor
 
 log = logging.getLogger(__name__)
+INTERRUPTED_NOTE = "The hub stopped while this turn was running; the turn was interrupted."
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -56,9 +58,19 @@ def create_app(settings: Settings) -> Starlette:
             dispatcher,
             max_steps=settings.max_model_calls,
         )
-        registry = SessionRegistry(engine, settings.approval_warning_seconds)
+        retention = Retention(
+            settings.resume_frames, settings.resume_seconds, settings.resume_max_frames
+        )
+        registry = SessionRegistry(
+            engine,
+            settings.approval_warning_seconds,
+            retention,
+            settings.max_messages_per_second,
+        )
         app.state.hub = HubState(settings, registry, tickets)
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
+            for session_id in await mark_interrupted_runs(INTERRUPTED_NOTE):
+                log.warning("session %s: its run was interrupted by a stop of the hub", session_id)
             log.info("agent hub %s ready, LLM at %s", settings.version, settings.llm_proxy_url)
             try:
                 yield

@@ -111,6 +111,9 @@ def serve(settings: Settings, *, dev: bool) -> int:
         log_level=settings.log_level.lower(),
         ws_max_size=max(TRANSPORT_MAX_FRAME, settings.max_frame_bytes * 4),
         ws_per_message_deflate=settings.ws_compression,
+        ws_ping_interval=settings.ws_ping_interval_seconds,
+        ws_ping_timeout=settings.ws_ping_interval_seconds,
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
     return 0
 

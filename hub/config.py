@@ -70,6 +70,39 @@ class Settings(BaseSettings):
     max_model_calls: int = Field(
         8, ge=1, le=100, description="Model calls in one turn before it is stopped."
     )
+    resume_frames: int = Field(
+        1000, ge=0, description="Frames per session always kept for clients that resume."
+    )
+    resume_seconds: float = Field(
+        600.0, ge=0, description="Frames younger than this are kept for resume too."
+    )
+    resume_max_frames: int = Field(
+        20_000, ge=1, description="Hard cap on frames kept per session, whatever their age."
+    )
+    send_queue_frames: int = Field(
+        256, ge=1, description="Frames queued per socket before token frames are merged."
+    )
+    send_queue_max_frames: int = Field(
+        4096, ge=2, description="Frames queued per socket before the client is cut off."
+    )
+    slow_client_timeout_seconds: float = Field(
+        15.0, gt=0, description="A socket that takes no frame for this long is closed (1013)."
+    )
+    max_connections_per_session: int = Field(
+        16, ge=1, description="Sockets on one session; more are refused with 429."
+    )
+    max_messages_per_second: float = Field(
+        20.0, gt=0, description="Client frames per second per session (bursts of twice that)."
+    )
+    idle_timeout_seconds: float = Field(
+        900.0, gt=0, description="A socket with no frame either way for this long is closed."
+    )
+    ws_ping_interval_seconds: float = Field(
+        20.0, gt=0, description="WebSocket ping interval; a peer that misses a pong is dropped."
+    )
+    shutdown_timeout_seconds: int = Field(
+        10, gt=0, description="On SIGTERM, how long open connections get before exit."
+    )
     ws_compression: bool = Field(
         False,
         description="Accept per-message deflate on sockets: less bandwidth, but every token "

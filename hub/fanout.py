@@ -6,7 +6,10 @@ that client only. Subscribers take encoded frames without blocking and own their
 
 from __future__ import annotations
 
+import itertools
 import time
+import uuid
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -38,11 +41,36 @@ def _encode(data: dict[str, Any]) -> Frame:
     return Frame(data, orjson.dumps(data).decode())
 
 
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """Frames kept for resume: the last `frames`, and any younger than `seconds`, up to
+    `max_frames` in all."""
+
+    frames: int = 1000
+    seconds: float = 600.0
+    max_frames: int = 20_000
+
+
 class FrameStream:
-    def __init__(self, session_id: str) -> None:
+    def __init__(self, session_id: str, retention: Retention | None = None) -> None:
         self.session_id = session_id
+        # A new stream (a new process, or the session reopened) restarts `seq`; a client must
+        # present the epoch it saw with its last seq, or it is told to resync.
+        self.epoch = uuid.uuid4().hex[:12]
         self.seq = 0
         self.subscribers: set[Subscriber] = set()
+        self._retention = retention or Retention()
+        self._kept: deque[tuple[float, Frame]] = deque()
+
+    def replay(self, epoch: str, last_seq: int) -> list[Frame] | None:
+        """The frames after `last_seq`, or None if they are not all kept (or the epoch is
+        another stream's): the client must resync from the history."""
+        if epoch != self.epoch or last_seq > self.seq:
+            return None
+        first = self.seq - len(self._kept) + 1  # kept frames have consecutive seqs
+        if last_seq < first - 1:
+            return None
+        return [frame for _, frame in itertools.islice(self._kept, last_seq - first + 1, None)]
 
     def publish(self, model: type[p.HubFrameModel], **fields: Any) -> None:
         """Broadcast a typed frame under the next `seq`."""
@@ -69,5 +97,12 @@ class FrameStream:
         self._fan_out(_encode(data))
 
     def _fan_out(self, frame: Frame) -> None:
+        now = time.monotonic()
+        kept, keep = self._kept, self._retention
+        kept.append((now, frame))
+        while len(kept) > keep.max_frames or (
+            len(kept) > keep.frames and now - kept[0][0] > keep.seconds
+        ):
+            kept.popleft()
         for subscriber in tuple(self.subscribers):
             subscriber.deliver(frame)

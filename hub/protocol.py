@@ -36,6 +36,7 @@ class ErrorCode(StrEnum):
     TOOL_TIMEOUT = "tool_timeout"
     ALREADY_DECIDED = "already_decided"
     INVALID_DECISION = "invalid_decision"
+    RATE_LIMITED = "rate_limited"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -63,6 +64,9 @@ class UserMessage(_Frame):
     type: Literal["user_message"] = "user_message"
     content: str
     role: Role = "user"
+    interrupt: bool = Field(
+        False, description="Hub extension: cancel the turn in progress and run this one next."
+    )
 
 
 class ToolResult(_Frame):
@@ -236,9 +240,36 @@ class SessionReady(HubFrameModel):
 
     type: Literal["session_ready"] = "session_ready"
     protocol_version: str = PROTOCOL_VERSION
+    epoch: str = Field(
+        description="The frame stream's identity: reconnect with `?last_seq=N&epoch=E` to get "
+        "exactly the frames after N."
+    )
+    resumed: bool = Field(
+        False, description="The frames after the client's `last_seq` follow, then live ones."
+    )
     current_agent: str
     run_state: Literal["idle", "running", "waiting"]
     pending_approvals: list[PendingApproval]
+
+
+class HistoryMessage(BaseModel):
+    id: int
+    role: str
+    content: str
+    agent: str | None
+    status: Literal["complete", "interrupted", "cancelled"]
+    tool_calls: list[dict[str, Any]] | None
+    tool_call_id: str | None
+    created_at: str
+
+
+class Resync(HubFrameModel):
+    """Hub extension: the frames a resuming client missed are no longer all kept (or the hub
+    restarted): rebuild from `messages`, the latest stored history, then follow live frames."""
+
+    type: Literal["resync"] = "resync"
+    reason: Literal["epoch_changed", "gap_too_old"]
+    messages: list[HistoryMessage]
 
 
 class MessageQueued(HubFrameModel):
@@ -297,6 +328,7 @@ HubFrame = Annotated[
     | ApprovalExpiring
     | ToolFinished
     | FollowupQuestion
+    | Resync
     | Pong,
     Discriminator("type"),
 ]
@@ -312,6 +344,7 @@ EXTENSION_FRAME_TYPES = frozenset(
         "approval_expiring",
         "tool_finished",
         "followup_question",
+        "resync",
         "pong",
     }
 )

@@ -13,10 +13,11 @@ from starlette.routing import Route
 
 from agents.definitions import AGENTS, DEFAULT_AGENT
 from db import store
-from db.models import ChatSession, Message
+from db.models import ChatSession
 from hub import protocol
 from hub.answers import SessionError
 from hub.errors import ApiError
+from hub.history import message_json
 from hub.requests import (
     existing_session,
     page_limit,
@@ -38,19 +39,6 @@ def session_json(session: ChatSession) -> dict[str, Any]:
         "current_agent": session.current_agent,
         "created_at": session.created_at.isoformat(),
         "updated_at": session.updated_at.isoformat(),
-    }
-
-
-def message_json(message: Message) -> dict[str, Any]:
-    return {
-        "id": message.id,
-        "role": message.role,
-        "content": message.content,
-        "agent": message.agent,
-        "status": message.status.value,
-        "tool_calls": message.tool_calls,
-        "tool_call_id": message.tool_call_id,
-        "created_at": message.created_at.isoformat(),
     }
 
 

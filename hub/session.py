@@ -18,7 +18,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from agents.definitions import AGENTS, AgentSpec
@@ -28,7 +28,8 @@ from db import store
 from db.models import ApprovalStatus, ToolCallStatus
 from hub import protocol as p
 from hub.answers import SessionError, decide, expire, take_tool_result
-from hub.fanout import FrameStream, Subscriber
+from hub.fanout import FrameStream, Retention, Subscriber
+from hub.ratelimit import RateLimit
 from hub.waits import Waits
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,17 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
+def _pending(wait: Wait) -> p.PendingApproval:
+    return p.PendingApproval(
+        call_id=wait.call_id,
+        tool_name=wait.tool_name,
+        arguments=wait.arguments,
+        agent=wait.agent,
+        created_at=wait.since.isoformat(),
+        expires_at=_iso(wait.deadline),
+    )
+
+
 class LiveSession:
     def __init__(
         self,
@@ -61,12 +73,15 @@ class LiveSession:
         *,
         on_quiet: Callable[[LiveSession], None] | None = None,
         approval_warning_seconds: float = 10.0,
+        retention: Retention | None = None,
+        frames_per_second: float = 20.0,
     ) -> None:
         self.id = session_id
         self.current_agent = current_agent
         self._engine = engine
         self._on_quiet = on_quiet
-        self.frames = FrameStream(session_id)
+        self.frames = FrameStream(session_id, retention)
+        self._rate = RateLimit(frames_per_second)
         self._queue: deque[Work] = deque()
         self._next_run: Work | None = None  # a continuation or abandon: runs before the queue
         self._worker: asyncio.Task[None] | None = None
@@ -98,34 +113,53 @@ class LiveSession:
                 self.request_continue()
                 continue
             args = record.arguments
-            self.waits.add(Wait(record.id, kind, record.tool_name, args, record.agent, deadline))
+            self.waits.add(
+                Wait(
+                    record.id,
+                    kind,
+                    record.tool_name,
+                    args,
+                    record.agent,
+                    deadline,
+                    since=record.created_at,
+                )
+            )
 
     # --- clients ----------------------------------------------------------------------------
 
-    def attach(self, subscriber: Subscriber) -> None:
-        """Add a client: `session_ready` first, then the calls that wait for a client."""
+    def attach(
+        self,
+        subscriber: Subscriber,
+        resume: tuple[str, int] | None = None,
+        history: list[p.HistoryMessage] | None = None,
+    ) -> None:
+        """Add a client: `session_ready` first. A client resuming from `(epoch, last_seq)` then
+        gets exactly the frames it missed; one that cannot resume gets `resync` with `history`;
+        a new one gets the calls that wait for a client."""
+        replay = self.frames.replay(*resume) if resume is not None else None
         self.frames.subscribers.add(subscriber)
-        pending = [
-            p.PendingApproval(
-                call_id=w.call_id,
-                tool_name=w.tool_name,
-                arguments=w.arguments,
-                agent=w.agent,
-                created_at=datetime.now(UTC).isoformat(),
-                expires_at=_iso(w.deadline),
-            )
-            for w in self.waits
-            if w.kind == "approval"
-        ]
         self.reply(
             subscriber,
             p.SessionReady,
+            epoch=self.frames.epoch,
+            resumed=replay is not None,
             current_agent=self.current_agent,
             run_state=self.run_state,
-            pending_approvals=pending,
+            pending_approvals=[_pending(w) for w in self.waits if w.kind == "approval"],
         )
+        if replay is not None:
+            for frame in replay:
+                subscriber.deliver(frame)
+            return
+        if resume is not None:
+            reason = "epoch_changed" if resume[0] != self.frames.epoch else "gap_too_old"
+            self.reply(subscriber, p.Resync, reason=reason, messages=history or [])
         for wait in self.waits:
             self._resend(subscriber, wait)
+
+    @property
+    def connections(self) -> int:
+        return len(self.frames.subscribers)
 
     def subscribe(self, subscriber: Subscriber) -> None:
         """Add a client that wants the frames but no greeting (an SSE stream)."""
@@ -135,10 +169,14 @@ class LiveSession:
         self.frames.subscribers.discard(subscriber)
         self._check_quiet()
 
+    @property
+    def quiet(self) -> bool:
+        return not self.frames.subscribers and self.run_state == "idle"
+
     def _check_quiet(self) -> None:
         """Tell the owner when nobody listens and nothing runs, so it can let go of us."""
         # A parked turn stays in memory: its timers must fire on this object and no other.
-        if not self.frames.subscribers and self.run_state == "idle" and self._on_quiet:
+        if self.quiet and self._on_quiet:
             self._on_quiet(self)
 
     def _resend(self, subscriber: Subscriber, wait: Wait) -> None:
@@ -164,6 +202,14 @@ class LiveSession:
 
     async def handle(self, frame: p.ClientFrame, origin: Subscriber) -> None:
         """Act on one validated client frame; refusals are answered to `origin` only."""
+        if not isinstance(frame, p.Ping | p.Cancel) and not self._rate.take():
+            self.reply_error(
+                origin,
+                p.ErrorCode.RATE_LIMITED,
+                f"more than {self._rate.per_second:g} frames per second on this session; "
+                "this one was dropped",
+            )
+            return
         try:
             await self._dispatch(frame, origin)
         except SessionError as exc:
@@ -171,9 +217,9 @@ class LiveSession:
 
     async def _dispatch(self, frame: p.ClientFrame, origin: Subscriber) -> None:
         match frame:
-            case p.UserMessage(content=content, role=role):
+            case p.UserMessage(content=content, role=role, interrupt=interrupt):
                 if not await self._answer_question(content):
-                    self.submit(content, role)
+                    self.submit(content, role, interrupt=interrupt)
             case p.ToolResult(call_id=call_id, result=result, error=error):
                 await take_tool_result(self, call_id, result, error)
             case p.HitlDecision():
@@ -293,9 +339,14 @@ class LiveSession:
 
     # --- runs -------------------------------------------------------------------------------
 
-    def submit(self, content: str, role: p.Role = "user") -> Work:
-        """Run this message now, or after the turn in progress and the messages before it."""
+    def submit(self, content: str, role: p.Role = "user", *, interrupt: bool = False) -> Work:
+        """Run this message now, or after the turn in progress and the messages before it;
+        with `interrupt`, cancel the turn in progress and run this one next."""
         work = Work(_new_id(), "message", role, content)
+        if interrupt and self.cancel():
+            self._queue.appendleft(work)
+            self._kick()
+            return work
         busy = self.run_state != "idle" or bool(self._queue)
         self._queue.append(work)
         if busy:
@@ -360,6 +411,7 @@ class LiveSession:
         self.publish(p.RunStarted, run_id=work.run_id, agent=self.current_agent, kind=kind)
         outcome = TurnOutcome("error")
         try:
+            await store.mark_running(self.id, True)
             if work.kind == "message":
                 await store.add_message(self.id, work.role, work.content, agent=self.current_agent)
                 outcome = await self._engine.advance(self.id, self, user_text=work.content)
@@ -376,6 +428,7 @@ class LiveSession:
         except Exception:
             log.exception("run %s of session %s failed", work.run_id, self.id)
             self.error(p.ErrorCode.INTERNAL_ERROR, "the hub failed while running this turn")
+        await store.mark_running(self.id, False)
         self.publish(
             p.RunFinished,
             run_id=work.run_id,

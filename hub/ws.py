@@ -1,7 +1,9 @@
 """The IDE socket, `/ws/{session_id}`: read frames, hand them to the live session, write frames.
 
-Each connection drains its own outbound queue in a writer task, so a slow client never holds
-up the run or the other clients of the session.
+Each connection has a bounded outbox drained by its own writer task, so a slow client never
+holds up the run or the other clients: its token frames are merged while it lags, and it is cut
+off (close 1013, resume with `last_seq`) if it stops taking frames. Query parameters:
+`client=console` (an observer, not an IDE), `last_seq` and `epoch` (resume), `ticket` (auth).
 """
 
 from __future__ import annotations
@@ -9,35 +11,52 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 import uuid
 
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from db import store
 from hub import protocol
+from hub.config import Settings
 from hub.errors import refuse_websocket
 from hub.fanout import Frame
+from hub.history import history_message
+from hub.outbox import Outbox
 from hub.session import LiveSession
 from hub.state import hub_state
 
 log = logging.getLogger(__name__)
 _SESSION_ID = re.compile(protocol.SESSION_ID_PATTERN)
+RESYNC_MESSAGES = 50
+CLOSE_TOO_SLOW = 1013  # "try again later": reconnect with last_seq to resume
+CLOSE_IDLE = 1001
 
 
 class SocketClient:
-    """A `Subscriber` that queues encoded frames for one WebSocket."""
+    """A `Subscriber` writing one WebSocket from its bounded outbox."""
 
-    def __init__(self, websocket: WebSocket, kind: str) -> None:
+    def __init__(self, websocket: WebSocket, kind: str, settings: Settings) -> None:
         self.name = f"{kind}:{uuid.uuid4().hex[:12]}"
         self._websocket = websocket
-        self._outbox: asyncio.Queue[str] = asyncio.Queue()
+        self._outbox = Outbox(settings.send_queue_frames, settings.send_queue_max_frames)
+        self._slow_timeout = settings.slow_client_timeout_seconds
+        self.last_activity = time.monotonic()
 
     def deliver(self, frame: Frame) -> None:
-        self._outbox.put_nowait(frame.text)
+        self._outbox.put(frame)
 
     async def pump(self) -> None:
-        while True:
-            await self._websocket.send_text(await self._outbox.get())
+        while (frame := await self._outbox.get()) is not None:
+            try:
+                async with asyncio.timeout(self._slow_timeout):
+                    await self._websocket.send_text(frame.text)
+            except TimeoutError:
+                break
+            self.last_activity = time.monotonic()
+        log.warning("closing %s: it stopped taking frames", self.name)
+        await self._websocket.close(CLOSE_TOO_SLOW, "too slow; reconnect with last_seq")
 
 
 async def session_socket(websocket: WebSocket) -> None:
@@ -46,30 +65,60 @@ async def session_socket(websocket: WebSocket) -> None:
         detail = f"session id must match {protocol.SESSION_ID_PATTERN}"
         await refuse_websocket(websocket, 400, detail)
         return
+    try:
+        resume = _resume_point(websocket)
+    except ValueError as exc:
+        await refuse_websocket(websocket, 400, str(exc))
+        return
     hub = hub_state(websocket)
-    await websocket.accept()
     live = await hub.registry.open(session_id)
+    if live.connections >= hub.settings.max_connections_per_session:
+        limit = hub.settings.max_connections_per_session
+        await refuse_websocket(websocket, 429, f"session {session_id} has {limit} connections")
+        return
+    history = None
+    if resume is not None and live.frames.replay(*resume) is None:
+        recent = await store.history(session_id, RESYNC_MESSAGES)
+        history = [history_message(m) for m in recent]
+    await websocket.accept()
     # The console says so; anything else is an IDE, which runs the calls it approves itself.
     kind = "console" if websocket.query_params.get("client") == "console" else "ide"
-    client = SocketClient(websocket, kind)
-    live.attach(client)
-    writer = asyncio.create_task(client.pump())
+    client = SocketClient(websocket, kind, hub.settings)
+    live.attach(client, resume, history)
+    tasks = [
+        asyncio.create_task(client.pump()),
+        asyncio.create_task(_read_frames(websocket, live, client, hub.settings.max_frame_bytes)),
+        asyncio.create_task(_close_when_idle(websocket, client, hub.settings.idle_timeout_seconds)),
+    ]
     try:
-        await _read_frames(websocket, live, client, hub.settings.max_frame_bytes)
-    except WebSocketDisconnect:
-        pass
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
         live.detach(client)
-        writer.cancel()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _resume_point(websocket: WebSocket) -> tuple[str, int] | None:
+    raw = websocket.query_params.get("last_seq")
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise ValueError("last_seq must be a non-negative integer")
+    return (websocket.query_params.get("epoch", ""), int(raw))
 
 
 async def _read_frames(
     websocket: WebSocket, live: LiveSession, client: SocketClient, max_bytes: int
 ) -> None:
     while True:
-        message = await websocket.receive()
+        try:
+            message = await websocket.receive()
+        except (WebSocketDisconnect, RuntimeError):
+            return
         if message["type"] == "websocket.disconnect":
             return
+        client.last_activity = time.monotonic()
         raw = message.get("text")
         if raw is None:
             raw = message.get("bytes") or b""
@@ -79,6 +128,13 @@ async def _read_frames(
             live.reply_error(client, exc.code, exc.message)
             continue
         await live.handle(frame, client)
+
+
+async def _close_when_idle(websocket: WebSocket, client: SocketClient, limit: float) -> None:
+    # A watchdog: sleep until the connection could first be idle for `limit`, look again.
+    while (idle := time.monotonic() - client.last_activity) < limit:  # noqa: ASYNC110
+        await asyncio.sleep(limit - idle)
+    await websocket.close(CLOSE_IDLE, f"idle for {limit:g}s")
 
 
 routes = [WebSocketRoute("/ws/{session_id}", session_socket)]

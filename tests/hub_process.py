@@ -66,6 +66,14 @@ class HubProcess:
                 time.sleep(0.05)
         raise RuntimeError(f"hub did not become healthy:\n{self.log.read_text()}")
 
+    def signal(self, signum: int) -> int:
+        """Send a signal and wait for the process to end; its exit code."""
+        assert self._process is not None
+        self._process.send_signal(signum)
+        code = self._process.wait(timeout=30)
+        self._process = None
+        return code
+
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()

@@ -17,6 +17,7 @@ from db import store
 from db.models import ChatSession, MessageStatus, ToolCallRecord, ToolCallStatus
 from hub import protocol as p
 from hub.answers import take_tool_result
+from hub.fanout import Retention
 from hub.registry import SessionRegistry
 from hub.session import LiveSession
 from tests.frames import Recorder
@@ -248,7 +249,7 @@ async def test_ping_is_answered_to_the_sender_only(session: LiveSession, ide: Re
 async def test_a_quiet_session_is_let_go_and_reopened_from_the_database(
     sqlite_db: str, engine: TurnEngine, llm: ScriptedLLM
 ) -> None:
-    registry = SessionRegistry(engine)
+    registry = SessionRegistry(engine, retention=Retention(seconds=0.05))
     live = await registry.open("q")
     ide = Recorder()
     live.attach(ide)
