@@ -13,7 +13,14 @@ message*, a line of ``key=value`` words, e.g. ``bench n=20000`` or ``bench n=400
 * ``every_ms`` -- 0 (default): the whole stream is pre-encoded once per ``n`` and written as
   ~64 KiB blocks, so the server costs next to nothing per chunk; > 0: one chunk is written every
   ``every_ms`` milliseconds and its content is ``time.time_ns()`` taken right before the write
-  (the emit timestamp used for latency measurements).
+  (the emit timestamp used for latency measurements);
+* ``tag`` -- any word; a paced stream with a tag records how it ended (see below).
+
+A paced stream watches its connection: when the client closes it mid-stream (EOF on the socket)
+it takes ``time.time_ns()`` at once, stops writing and ends.  With a ``tag``, ``GET
+/bench/streams/<tag>`` then answers ``{"end": "completed" | "disconnected", "started_ns",
+"ended_ns", "chunks"}`` (404 while the stream runs or for an unknown tag; the last 1000 tags are
+kept).
 
 Connections are kept alive, so the openai SDK's connection pool works as with a real endpoint.
 Anything else (no ``stream``, bad JSON, other paths) gets a 400 with an OpenAI-style error body.
@@ -112,29 +119,61 @@ def prebuilt_stream(n: int, model: str) -> list[bytes]:
     return _cache[key]
 
 
-def parse_spec(body: dict[str, Any]) -> dict[str, float]:
-    """`key=value` words of the last user message (see the module docstring)."""
-    spec = {"n": 100.0, "every_ms": 0.0}
+def _spec_words(body: dict[str, Any]) -> dict[str, str]:
+    """`key=value` words of the last user message."""
     for message in reversed(body.get("messages") or []):
         if isinstance(message, dict) and message.get("role") == "user":
-            for word in str(message.get("content") or "").split():
-                key, sep, value = word.partition("=")
-                if sep and key in spec:
-                    spec[key] = float(value)
-            break
+            words = (w.partition("=") for w in str(message.get("content") or "").split())
+            return {key: value for key, sep, value in words if sep}
+    return {}
+
+
+def parse_spec(body: dict[str, Any]) -> dict[str, float]:
+    """The numeric `key=value` words of the last user message (see the module docstring)."""
+    spec = {"n": 100.0, "every_ms": 0.0}
+    for key, value in _spec_words(body).items():
+        if key in spec:
+            spec[key] = float(value)
     return spec
 
 
-async def _error(writer: asyncio.StreamWriter, message: str) -> None:
-    body = orjson.dumps({"error": {"message": message, "type": "invalid_request_error"}})
+MAX_ENDS = 1000
+_ends: dict[str, dict[str, Any]] = {}  # tag -> how that paced stream ended
+
+
+def _record_end(tag: str | None, end: str, started_ns: int, ended_ns: int, chunks: int) -> None:
+    if tag is None:
+        return
+    _ends[tag] = {"end": end, "started_ns": started_ns, "ended_ns": ended_ns, "chunks": chunks}
+    while len(_ends) > MAX_ENDS:
+        del _ends[next(iter(_ends))]
+
+
+async def _eof_ns(reader: asyncio.StreamReader) -> int:
+    """time.time_ns() when the client closes its side, or sends anything, mid-response."""
+    with contextlib.suppress(ConnectionError):
+        await reader.read(1)  # HTTP/1.1 clients send nothing until the response is complete
+    return time.time_ns()
+
+
+async def _json(writer: asyncio.StreamWriter, status: bytes, obj: dict[str, Any]) -> None:
+    body = orjson.dumps(obj)
     writer.write(
-        b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
-        b"content-length: %d\r\n\r\n%s" % (len(body), body)
+        b"HTTP/1.1 %s\r\ncontent-type: application/json\r\n"
+        b"content-length: %d\r\n\r\n%s" % (status, len(body), body)
     )
     await writer.drain()
 
 
-async def _stream(writer: asyncio.StreamWriter, body: dict[str, Any]) -> None:
+async def _error(writer: asyncio.StreamWriter, message: str) -> None:
+    error = {"error": {"message": message, "type": "invalid_request_error"}}
+    await _json(writer, b"400 Bad Request", error)
+
+
+async def _stream(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: dict[str, Any]
+) -> bool:
+    """Write one streamed completion; False if the connection must not be reused."""
     spec = parse_spec(body)
     n, every = int(spec["n"]), spec["every_ms"] / 1000
     model = str(body.get("model") or "bench-model")
@@ -144,14 +183,26 @@ async def _stream(writer: asyncio.StreamWriter, body: dict[str, Any]) -> None:
             writer.write(block)
             await writer.drain()
     else:
-        chunks = _Chunks(model, int(time.time()))
-        writer.write(_http_chunk(chunks.first()))
-        for _ in range(n):
-            await asyncio.sleep(every)
-            writer.write(_http_chunk(chunks.chunk({"content": str(time.time_ns())})))
-        writer.write(_http_chunk(chunks.last()))
+        tag = _spec_words(body).get("tag")
+        started_ns = time.time_ns()
+        eof = asyncio.create_task(_eof_ns(reader))
+        try:
+            chunks = _Chunks(model, int(time.time()))
+            writer.write(_http_chunk(chunks.first()))
+            for written in range(n):
+                await asyncio.sleep(every)
+                if eof.done():  # the client went away: stop, as a real endpoint would
+                    _record_end(tag, "disconnected", started_ns, eof.result(), written)
+                    return False
+                writer.write(_http_chunk(chunks.chunk({"content": str(time.time_ns())})))
+            writer.write(_http_chunk(chunks.last()))
+        finally:
+            eof.cancel()
+            await asyncio.wait({eof})  # its read must be off the reader before the next request
+        _record_end(tag, "completed", started_ns, time.time_ns(), n)
     writer.write(_END)
     await writer.drain()
+    return True
 
 
 async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -170,12 +221,18 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
             except orjson.JSONDecodeError:
                 body = None
             path = request_line.split(" ")[1] if " " in request_line else ""
-            if not path.endswith("/chat/completions") or not isinstance(body, dict):
+            if path.startswith("/bench/streams/"):
+                end = _ends.get(path.removeprefix("/bench/streams/"))
+                if end is None:
+                    await _json(writer, b"404 Not Found", {"error": "unknown or running"})
+                else:
+                    await _json(writer, b"200 OK", end)
+            elif not path.endswith("/chat/completions") or not isinstance(body, dict):
                 await _error(writer, "bench server: POST .../chat/completions with a JSON body")
             elif body.get("stream") is not True:
                 await _error(writer, "bench server: only stream=true is supported")
-            else:
-                await _stream(writer, body)
+            elif not await _stream(reader, writer, body):
+                break
     except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
         pass
     finally:

@@ -1,5 +1,6 @@
-"""Streaming benchmark of the hub: LLM stream parsing, end-to-end token rate, token latency and
-memory per idle socket, each printed next to a baseline measured in the same run.
+"""Streaming benchmark of the hub: LLM stream parsing, end-to-end token rate, token latency,
+memory per idle socket and cancel latency, each printed next to a baseline measured in the same
+run.
 
     uv run python bench/stream_throughput.py            # defaults, ~50 s on 2 cores
     uv run python bench/stream_throughput.py --quick    # smoke run, ~15 s
@@ -47,7 +48,11 @@ AUTH = {"X-Internal-Auth": API_KEY}
 MODEL = "bench-model"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 TURN_TIMEOUT = 120.0
-SECTIONS = {"source", "parse", "hub", "lat", "mem"}
+SECTIONS = {"source", "parse", "hub", "lat", "mem", "cancel"}
+# Section 5: a stream far longer than any cancel run lasts, one token every 5 ms (~a fast model).
+CANCEL_CHUNKS = 100_000
+CANCEL_EVERY_MS = 5
+CANCEL_TARGET_MS = 100.0  # the issue: "a cancel stops the run within 100 ms"
 
 
 # --- processes -------------------------------------------------------------------------------
@@ -582,6 +587,175 @@ async def section_memory(args: argparse.Namespace, hub: HubProcess, report: Repo
     )
 
 
+# --- section 5: cancel latency -----------------------------------------------------------------
+
+
+async def next_frame(ws: ClientConnection, kind: str) -> dict[str, Any]:
+    """Read frames until one of type `kind` (tokens and other frames in between are skipped)."""
+    while True:
+        frame: dict[str, Any] = orjson.loads(await ws.recv())
+        if frame["type"] == kind:
+            return frame
+        if frame["type"] == "error":
+            raise RuntimeError(f"hub error frame while waiting for {kind}: {frame}")
+
+
+async def ping_rtt(ws: ClientConnection, data: str) -> float:
+    """Seconds from sending `ping` to its `pong` arriving on the same socket."""
+    started = time.perf_counter()
+    await ws.send(orjson.dumps({"type": "ping", "data": data}).decode())
+    while (await next_frame(ws, "pong")).get("data") != data:
+        pass
+    return time.perf_counter() - started
+
+
+@dataclass
+class CancelRun:
+    ping_idle: float  # seconds, ping -> pong before the turn
+    ping_streaming: float  # seconds, ping -> pong while tokens stream
+    finished: float  # seconds, cancel sent -> run_finished(cancelled) received
+    llm_closed: float | None  # seconds, cancel sent -> fake_llm.py saw EOF; None: not seen
+    tokens_after_cancel: int  # token frames that arrived between cancel and run_finished
+
+
+async def llm_stream_end(llm: httpx2.AsyncClient, tag: str) -> dict[str, Any] | None:
+    """How fake_llm.py's tagged stream ended; None if it still runs after 2 s."""
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        response = await llm.get(f"/bench/streams/{tag}")
+        if response.status_code == 200:
+            end: dict[str, Any] = response.json()
+            return end
+        await asyncio.sleep(0.005)
+    return None
+
+
+async def cancel_run(
+    hub: HubProcess, llm: httpx2.AsyncClient, session: str, deflate: bool
+) -> CancelRun:
+    """One fresh session: switch to the coder (no routing call), ping, start a long paced turn,
+    ping while it streams, cancel after the first token, time run_finished."""
+    async with connect(
+        f"{hub.ws_url}/ws/{session}",
+        additional_headers=AUTH,
+        compression="deflate" if deflate else None,
+    ) as ws:
+        await next_frame(ws, "session_ready")
+        switch = {"type": "switch_agent", "agent_type": "coder", "content": ""}
+        await ws.send(orjson.dumps(switch).decode())
+        await next_frame(ws, "agent_switched")
+        ping_idle = await ping_rtt(ws, "idle")
+        spec = f"bench n={CANCEL_CHUNKS} every_ms={CANCEL_EVERY_MS} tag={session}"
+        await ws.send(orjson.dumps({"type": "user_message", "content": spec}).decode())
+        while (await next_frame(ws, "assistant_message"))["is_final"]:
+            pass
+        ping_streaming = await ping_rtt(ws, "streaming")
+        cancel_ns = time.time_ns()
+        started = time.perf_counter()
+        await ws.send(orjson.dumps({"type": "cancel"}).decode())
+        tokens = 0
+        while True:
+            frame = orjson.loads(await ws.recv())
+            if frame["type"] == "run_finished":
+                finished = time.perf_counter() - started
+                break
+            if frame["type"] == "assistant_message" and not frame["is_final"]:
+                tokens += 1
+            elif frame["type"] == "error":
+                raise RuntimeError(f"hub error frame after cancel: {frame}")
+    if frame["reason"] != "cancelled":
+        raise RuntimeError(f"expected run_finished with reason cancelled, got {frame}")
+    end = await llm_stream_end(llm, session)
+    llm_closed = None
+    if end is not None and end["end"] == "disconnected":
+        llm_closed = (end["ended_ns"] - cancel_ns) / 1e9
+    return CancelRun(ping_idle, ping_streaming, finished, llm_closed, tokens)
+
+
+def spread_ms(seconds: list[float]) -> tuple[str, dict[str, float]]:
+    """'p50 / p95 / p99 / max' in ms (nearest rank) and the same figures for the JSON."""
+    ms = sorted(s * 1000 for s in seconds)
+    figures = {f"p{q}_ms": percentile(ms, q) for q in (50, 95, 99)} | {"max_ms": ms[-1]}
+    return " / ".join(f"{v:.2f}" for v in figures.values()), figures
+
+
+async def section_cancel(
+    args: argparse.Namespace, hub: HubProcess, fake: FakeLLM, report: Report
+) -> None:
+    count = args.cancels
+    runs: list[CancelRun] = []
+    async with httpx2.AsyncClient(base_url=f"http://127.0.0.1:{fake.port}", timeout=10) as llm:
+        for i in range(2):  # warm-up: lazy imports, the hub's LLM connection pool
+            await cancel_run(hub, llm, f"cancel-warm-{i}", args.deflate)
+        for i in range(count):
+            async with asyncio.timeout(TURN_TIMEOUT):
+                runs.append(await cancel_run(hub, llm, f"cancel-{i}", args.deflate))
+    idle_text, idle = spread_ms([r.ping_idle for r in runs])
+    streaming_text, streaming = spread_ms([r.ping_streaming for r in runs])
+    finished_text, finished = spread_ms([r.finished for r in runs])
+    closed_runs = [r.llm_closed for r in runs if r.llm_closed is not None]
+    unit = "ms p50/p95/p99/max"
+    base = idle["p50_ms"]
+    late = sorted(r.tokens_after_cancel for r in runs)
+    met = finished["p99_ms"] < CANCEL_TARGET_MS
+    rows = [
+        Row("baseline: ping -> pong, idle socket", idle_text, unit, "1.00x"),
+        Row(
+            "ping -> pong while tokens stream",
+            streaming_text,
+            unit,
+            ratio(streaming["p50_ms"], base),
+        ),
+        Row(
+            "cancel -> run_finished (cancelled)",
+            finished_text,
+            unit,
+            ratio(finished["p50_ms"], base),
+            f"p99 {'<' if met else '>='} {CANCEL_TARGET_MS:g} ms; tokens after cancel "
+            f"median {statistics.median(late):g}, max {late[-1]}",
+        ),
+    ]
+    results: dict[str, Any] = {
+        "runs": count,
+        "ping_idle": idle,
+        "ping_streaming": streaming,
+        "cancel_to_run_finished": finished,
+        "p99_under_target": met,
+    }
+    if closed_runs:
+        closed_text, closed = spread_ms(closed_runs)
+        rows.append(
+            Row(
+                "cancel -> fake_llm.py sees the LLM socket closed",
+                closed_text,
+                unit,
+                ratio(closed["p50_ms"], base),
+                f"{len(closed_runs)} of {count} runs; clock: time.time_ns() in both processes",
+            )
+        )
+        results["cancel_to_llm_closed"] = closed
+    if len(closed_runs) < count:
+        rows.append(
+            Row(
+                "LLM stream not closed within 2 s of run_finished",
+                str(count - len(closed_runs)),
+                "runs",
+                note="the hub kept reading a cancelled stream",
+            )
+        )
+    report.results["cancel"] = results
+    report.section(
+        f"5. Cancel latency: {count} runs, each a fresh session on the coder; cancel sent after "
+        f"the first token of a {CANCEL_CHUNKS:,}-chunk stream paced at {CANCEL_EVERY_MS} ms",
+        rows,
+    )
+    print(
+        f"issue target 'a cancel stops the run within {CANCEL_TARGET_MS:g} ms': "
+        f"p99 {finished['p99_ms']:.2f} ms -> {'met' if met else 'NOT met'}"
+        + (" (with fewer than 100 runs, p99 is the max)" if count < 100 else "")
+    )
+
+
 def machine_info(args: argparse.Namespace, loop_name: str) -> None:
     model = "?"
     with contextlib.suppress(OSError):
@@ -606,7 +780,7 @@ def machine_info(args: argparse.Namespace, loop_name: str) -> None:
     print(
         f"config:  chunks={args.chunks} repeat={args.repeat} clients={args.clients} "
         f"latency={args.latency_chunks}x{args.latency_interval_ms:g}ms "
-        f"connections={args.connections} deflate={args.deflate}"
+        f"connections={args.connections} cancels={args.cancels} deflate={args.deflate}"
     )
 
 
@@ -621,7 +795,7 @@ async def run(args: argparse.Namespace) -> Report:
         direct = 0.0
         if "parse" in wanted or "hub" in wanted:
             direct = await section_parse(args, fake, report)
-        if wanted & {"hub", "lat", "mem"}:
+        if wanted & {"hub", "lat", "mem", "cancel"}:
             with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp:
                 hub = HubProcess(
                     Path(tmp),
@@ -641,6 +815,8 @@ async def run(args: argparse.Namespace) -> Report:
                         await section_latency(args, hub, pids, report)
                     if "mem" in wanted:
                         await section_memory(args, hub, report)
+                    if "cancel" in wanted:  # after mem's restarts: warm-up runs come first
+                        await section_cancel(args, hub, fake, report)
                 except BaseException:
                     print(f"\nhub log:\n{hub.log.read_text()[-4000:]}", file=sys.stderr)
                     raise
@@ -659,6 +835,7 @@ DEFAULTS: dict[str, float] = {
     "latency_chunks": 400,
     "latency_interval_ms": 5.0,
     "connections": 500,
+    "cancels": 50,
 }
 QUICK: dict[str, float] = {
     "chunks": 2000,
@@ -666,6 +843,7 @@ QUICK: dict[str, float] = {
     "latency_chunks": 60,
     "latency_interval_ms": 2.0,
     "connections": 50,
+    "cancels": 10,
 }
 
 
@@ -673,7 +851,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Benchmark the hub's streaming path against baselines measured in the same "
         "run: (0) LLM server ceiling, (1) LLM stream parsing, (2) tokens/s through the hub to 1 "
-        "and N clients, (3) token latency percentiles, (4) RSS per idle socket.",
+        "and N clients, (3) token latency percentiles, (4) RSS per idle socket, (5) cancel "
+        "latency.",
         epilog="Explicit flags win over --quick.  See bench/README.md.",
     )
 
@@ -688,6 +867,7 @@ def build_parser() -> argparse.ArgumentParser:
     number("--latency-chunks", int, "chunks of the paced latency stream")
     number("--latency-interval-ms", float, "milliseconds between chunks of the latency stream")
     number("--connections", int, "idle sockets opened for the RSS figure")
+    number("--cancels", int, "cancelled runs for the cancel latency figure")
     parser.add_argument(
         "--no-deflate",
         dest="deflate",
@@ -698,7 +878,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--only",
         metavar="LIST",
-        help="comma-separated sections to run: source,parse,hub,lat,mem "
+        help="comma-separated sections to run: source,parse,hub,lat,mem,cancel "
         "(hub needs parse for its baseline and runs it)",
     )
     parser.add_argument(

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from db import store
 from db.models import AllowRule
 from hub import protocol
-from hub.answers import SessionError, decide
+from hub.answers import SessionError
 from hub.errors import ApiError
 from hub.requests import existing_session, read_model, session_error
 from hub.state import hub_state
@@ -41,7 +41,7 @@ async def decide_approval(request: Request) -> Response:
     frame = protocol.HitlDecision(call_id=request.path_params["call_id"], **body.model_dump())
     live = await hub_state(request).registry.open(session.id)
     try:
-        run_id = await decide(live, frame, "rest")
+        run_id = await live.act(frame, "rest")
     except SessionError as exc:
         raise session_error(exc) from None
     return JSONResponse({"call_id": frame.call_id, "decision": frame.decision, "run_id": run_id})

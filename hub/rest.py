@@ -138,7 +138,7 @@ async def pending_approvals(request: Request) -> Response:
 
 async def cancel_run(request: Request) -> Response:
     session = await existing_session(request)
-    cancelled = (await hub_state(request).registry.open(session.id)).cancel()
+    cancelled = await (await hub_state(request).registry.open(session.id)).cancel_turn()
     return JSONResponse({"session_id": session.id, "cancelled": cancelled})
 
 
@@ -152,10 +152,10 @@ async def switch_agent(request: Request) -> Response:
     body = await read_model(request, NewAgent)
     live = await hub_state(request).registry.open(session.id)
     try:
-        await live.switch_agent(body.agent, body.reason, "user")
+        await live.act(protocol.SwitchAgent(agent_type=body.agent, reason=body.reason), "rest")
     except SessionError as exc:
         raise session_error(exc) from None
-    return JSONResponse({"session_id": session.id, "agent": live.current_agent})
+    return JSONResponse({"session_id": session.id, "agent": body.agent})
 
 
 async def protocol_schema(request: Request) -> Response:

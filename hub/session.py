@@ -29,12 +29,14 @@ from db.models import ApprovalStatus, ToolCallStatus
 from hub import protocol as p
 from hub.answers import SessionError, decide, expire, take_tool_result
 from hub.fanout import FrameStream, Retention, Subscriber
+from hub.history import history_message
 from hub.ratelimit import RateLimit
 from hub.waits import Waits
 
 log = logging.getLogger(__name__)
 
 RunState = Literal["idle", "running", "waiting"]
+RESYNC_MESSAGES = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,30 +212,42 @@ class LiveSession:
                 "this one was dropped",
             )
             return
+        if isinstance(frame, p.Ping):
+            self.reply(origin, p.Pong, data=frame.data)
+            return
         try:
-            await self._dispatch(frame, origin)
+            await self.act(frame, origin.name)
         except SessionError as exc:
             self.reply_error(origin, exc.code, str(exc))
 
-    async def _dispatch(self, frame: p.ClientFrame, origin: Subscriber) -> None:
+    async def act(self, frame: p.ClientFrame, by: str) -> str | None:
+        """Do what a client asks (socket, SSE or REST); the run that follows, if any.
+        Refusals raise `SessionError`."""
         match frame:
             case p.UserMessage(content=content, role=role, interrupt=interrupt):
-                if not await self._answer_question(content):
-                    self.submit(content, role, interrupt=interrupt)
+                question = self.waits.question()
+                if question is not None:
+                    return await take_tool_result(self, question.call_id, content, None)
+                return self.submit(content, role, interrupt=interrupt).run_id
             case p.ToolResult(call_id=call_id, result=result, error=error):
-                await take_tool_result(self, call_id, result, error)
+                return await take_tool_result(self, call_id, result, error)
             case p.HitlDecision():
-                await decide(self, frame, origin.name)
+                return await decide(self, frame, by)
             case p.SwitchAgent(agent_type=agent, content=content, reason=reason):
                 await self.switch_agent(agent, reason or "requested by the user", "user")
-                if content:
-                    self.submit(content)
-            case p.PlanDecision():
-                raise SessionError(p.ErrorCode.NOT_SUPPORTED, "this hub has no plans")
+                return self.submit(content).run_id if content else None
             case p.Cancel():
                 self.cancel()
-            case p.Ping(data=data):
-                self.reply(origin, p.Pong, data=data)
+                return None
+        raise SessionError(p.ErrorCode.NOT_SUPPORTED, f"{frame.type} is not supported here")
+
+    async def join(self, client: Subscriber, resume: tuple[str, int] | None) -> None:
+        """Attach a socket client; one that cannot resume gets the recent history."""
+        history = None
+        if resume is not None and self.frames.replay(*resume) is None:
+            recent = await store.history(self.id, RESYNC_MESSAGES)
+            history = [history_message(m) for m in recent]
+        self.attach(client, resume, history)
 
     # --- frames -----------------------------------------------------------------------------
 
@@ -329,14 +343,6 @@ class LiveSession:
             method=method,
         )
 
-    async def _answer_question(self, content: str) -> bool:
-        """While the agent waits for an answer, the user's next message is that answer."""
-        question = self.waits.question()
-        if question is None:
-            return False
-        await take_tool_result(self, question.call_id, content, None)
-        return True
-
     # --- runs -------------------------------------------------------------------------------
 
     def submit(self, content: str, role: p.Role = "user", *, interrupt: bool = False) -> Work:
@@ -360,6 +366,9 @@ class LiveSession:
             self._next_run = Work(_new_id(), "continue")
         self._kick()
         return self._next_run.run_id
+
+    async def cancel_turn(self) -> bool:
+        return self.cancel()
 
     def cancel(self) -> bool:
         """Stop the turn: the running one, or the one parked on calls. Queued messages stay."""

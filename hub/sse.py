@@ -18,11 +18,10 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from hub import protocol
-from hub.answers import SessionError, decide, take_tool_result
+from hub.answers import SessionError
 from hub.errors import ApiError
 from hub.fanout import Frame
 from hub.requests import read_json, session_error, validation_error
-from hub.session import LiveSession
 from hub.state import hub_state
 
 DONE = b"data: [DONE]\n\n"
@@ -80,18 +79,29 @@ def seed_event(data: dict[str, Any]) -> bytes | None:
 
 
 class RunListener:
-    """A `Subscriber` that keeps the frames of one run, from its start to its end."""
+    """A `Subscriber` that keeps what one request caused: the agent switches published while
+    acting, then the frames of the run it started (if any), from its start to its end."""
 
     name = "sse"
 
-    def __init__(self, run_id: str | None) -> None:
-        self._run_id = run_id
+    def __init__(self) -> None:
+        self._run_id: str | None = None
+        self._following = False
         self._active = False
         self._frames: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
+    def follow(self, run_id: str | None) -> None:
+        """The run to stream; None: the request started none, so the stream ends now."""
+        self._run_id, self._following = run_id, True
+        if run_id is None:
+            self._frames.put_nowait(None)
+
     def deliver(self, frame: Frame) -> None:
         data = frame.data
-        if data["type"] == "run_started" and data["run_id"] == self._run_id:
+        if not self._following:
+            if data["type"] == "agent_switched":
+                self._frames.put_nowait(data)
+        elif data["type"] == "run_started" and data["run_id"] == self._run_id:
             self._active = True
         elif data["type"] == "run_finished" and data["run_id"] == self._run_id:
             self._active = False
@@ -111,59 +121,27 @@ async def message_stream(request: Request) -> Response:
     if len(await request.body()) > hub.settings.max_frame_bytes:
         raise ApiError(413, "body exceeds AGENT_RUNTIME__MAX_FRAME_BYTES")
     session_id, frame = parse_body(await read_json(request))
-    live = await hub.registry.open(session_id)
+    session = await hub.registry.open(session_id)
+    listener = RunListener()
+    session.subscribe(listener)  # before acting: a switch's frame is published while acting
     try:
-        run_id, prelude = await _act(live, frame)
+        listener.follow(await session.act(frame, "sse"))
     except SessionError as exc:
+        session.detach(listener)
         raise session_error(exc) from None
-    # The run starts in a later task step, so subscribing right after acting misses nothing.
-    listener = RunListener(run_id)
-    if run_id is not None:
-        live.subscribe(listener)
 
     async def stream() -> AsyncIterator[bytes]:
         try:
-            for event in prelude:
-                yield event
-            if run_id is None:
-                yield DONE
-                return
             async for event in listener.events():
                 yield event
         finally:
-            live.detach(listener)
+            session.detach(listener)
 
     return StreamingResponse(
         stream(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
-
-
-async def _act(live: LiveSession, frame: protocol.ClientFrame) -> tuple[str | None, list[bytes]]:
-    """Do what the frame asks; the run to stream (if any) and events to send before it."""
-    match frame:
-        case protocol.ToolResult(call_id=call_id, result=result, error=error):
-            return await take_tool_result(live, call_id, result, error), []
-        case protocol.HitlDecision():
-            return await decide(live, frame, "sse"), []
-        case protocol.SwitchAgent(agent_type=agent, content=content, reason=reason):
-            before = live.current_agent
-            reason = reason or "requested by the user"
-            await live.switch_agent(agent, reason, "user")
-            switched = {
-                "type": "agent_switched",
-                "content": f"Switched from {before} to {agent}: {reason}",
-                "from_agent": before,
-                "to_agent": agent,
-                "reason": reason,
-                "confidence": None,
-            }
-            prelude = [event for event in (seed_event(switched),) if event is not None]
-            return (live.submit(content).run_id if content else None), prelude
-        case protocol.UserMessage(content=content, role=role):
-            return live.submit(content, role).run_id, []
-    raise ApiError(422, f"{frame.type} is not accepted here", "invalid_request")
 
 
 routes = [Route("/agent/message/stream", message_stream, methods=["POST"])]

@@ -17,19 +17,16 @@ import uuid
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from db import store
 from hub import protocol
 from hub.config import Settings
 from hub.errors import refuse_websocket
 from hub.fanout import Frame
-from hub.history import history_message
 from hub.outbox import Outbox
 from hub.session import LiveSession
 from hub.state import hub_state
 
 log = logging.getLogger(__name__)
 _SESSION_ID = re.compile(protocol.SESSION_ID_PATTERN)
-RESYNC_MESSAGES = 50
 CLOSE_TOO_SLOW = 1013  # "try again later": reconnect with last_seq to resume
 CLOSE_IDLE = 1001
 
@@ -76,15 +73,11 @@ async def session_socket(websocket: WebSocket) -> None:
         limit = hub.settings.max_connections_per_session
         await refuse_websocket(websocket, 429, f"session {session_id} has {limit} connections")
         return
-    history = None
-    if resume is not None and live.frames.replay(*resume) is None:
-        recent = await store.history(session_id, RESYNC_MESSAGES)
-        history = [history_message(m) for m in recent]
     await websocket.accept()
     # The console says so; anything else is an IDE, which runs the calls it approves itself.
     kind = "console" if websocket.query_params.get("client") == "console" else "ide"
     client = SocketClient(websocket, kind, hub.settings)
-    live.attach(client, resume, history)
+    await live.join(client, resume)
     tasks = [
         asyncio.create_task(client.pump()),
         asyncio.create_task(_read_frames(websocket, live, client, hub.settings.max_frame_bytes)),
