@@ -2,7 +2,7 @@
 memory per idle socket and cancel latency, each printed next to a baseline measured in the same
 run.
 
-    uv run python bench/stream_throughput.py            # defaults, ~50 s on 2 cores
+    uv run python bench/stream_throughput.py            # defaults, ~60 s on 2 cores
     uv run python bench/stream_throughput.py --quick    # smoke run, ~15 s
 
 Processes: this script (clients, asyncio on uvloop like the hub), the real hub
@@ -241,9 +241,13 @@ async def repeat(times: int, run: Callable[[], Awaitable[float]]) -> list[float]
 # --- hub-side runs ---------------------------------------------------------------------------
 
 
+STAMP_DIGITS = len(str(time.time_ns()))  # a paced chunk's content: fake_llm.py's time.time_ns()
+
+
 @dataclass
 class ClientResult:
-    tokens: int = 0
+    tokens: int = 0  # tokens received; a merged frame carries several
+    frames: int = 0  # token frames received
     first_token: float = 0.0
     final: float = 0.0
     latencies_ns: list[int] = field(default_factory=list)
@@ -272,6 +276,7 @@ async def open_clients(
 async def consume(ws: ClientConnection, stamped: bool) -> ClientResult:
     """Read one turn's frames until run_finished."""
     result = ClientResult()
+    last_seq = 0
     while True:
         raw = await ws.recv()
         received_ns = time.time_ns()
@@ -283,9 +288,18 @@ async def consume(ws: ClientConnection, stamped: bool) -> ClientResult:
                 continue
             if not result.tokens:
                 result.first_token = time.perf_counter()
-            result.tokens += 1
+            # A client that falls behind gets queued token frames merged into one by the hub's
+            # outbox (hub/outbox.py), which keeps the later seq: a token frame stands for every
+            # seq since the previous one (nothing else is broadcast between tokens here).
+            result.tokens += frame["seq"] - last_seq if last_seq else 1
+            result.frames += 1
+            last_seq = frame["seq"]
             if stamped:
-                result.latencies_ns.append(received_ns - int(frame["token"]))
+                token = frame["token"]
+                if len(token) % STAMP_DIGITS:
+                    raise RuntimeError(f"not a concatenation of time_ns stamps: {token!r}")
+                for i in range(0, len(token), STAMP_DIGITS):
+                    result.latencies_ns.append(received_ns - int(token[i : i + STAMP_DIGITS]))
         elif kind == "run_finished":
             if frame["reason"] != "completed":
                 raise RuntimeError(f"run did not complete: {frame}")
@@ -460,10 +474,13 @@ async def section_hub(
         label = f"hub -> {clients} client{'s' if clients > 1 else ''}"
         label += "" if deflate else ", no permessage-deflate"
         per_frame = turn.cpu.used["hub"] / (n * clients) * 1e6
+        merged = 1 - sum(r.frames for r in turn.clients) / (n * clients)
         note = (
             f"CPU {turn.cpu.describe()}; hub {per_frame:.1f} µs CPU/frame; "
             f"first token {turn.first_token * 1000:.0f} ms"
         )
+        if merged:
+            note += f"; {merged:.0%} of token frames merged"
         rows.append(
             Row(f"{label}, per client", fmt_rate(rate), "tokens/s", ratio(rate, direct), note)
         )
@@ -473,6 +490,7 @@ async def section_hub(
             "tokens_per_s": rate,
             "cpu_share": turn.cpu.share,
             "hub_cpu_us_per_frame": per_frame,
+            "merged_token_frames_share": merged,
         }
     report.results["hub"] = results
     report.section(
@@ -497,6 +515,8 @@ async def section_latency(
         p50, p95, p99 = (percentile(samples, q) for q in (50, 95, 99))
         label = f"hub -> {clients} client{'s' if clients > 1 else ''}"
         note = f"{len(samples):,} samples, max {samples[-1]:.2f} ms; CPU {turn.cpu.describe()}"
+        if merged := sum(r.tokens - r.frames for r in turn.clients):
+            note += f"; {merged} token frames merged"
         rows.append(Row(label, f"{p50:.2f} / {p95:.2f} / {p99:.2f}", "ms p50/p95/p99", note=note))
         results[f"{clients}_clients"] = {"p50_ms": p50, "p95_ms": p95, "p99_ms": p99}
     report.results["latency"] = results
@@ -613,6 +633,7 @@ async def ping_rtt(ws: ClientConnection, data: str) -> float:
 class CancelRun:
     ping_idle: float  # seconds, ping -> pong before the turn
     ping_streaming: float  # seconds, ping -> pong while tokens stream
+    stored: float  # seconds, cancel sent -> is_final (sent after the partial answer is stored)
     finished: float  # seconds, cancel sent -> run_finished(cancelled) received
     llm_closed: float | None  # seconds, cancel sent -> fake_llm.py saw EOF; None: not seen
     tokens_after_cancel: int  # token frames that arrived between cancel and run_finished
@@ -654,22 +675,26 @@ async def cancel_run(
         started = time.perf_counter()
         await ws.send(orjson.dumps({"type": "cancel"}).decode())
         tokens = 0
+        stored = math.nan
         while True:
             frame = orjson.loads(await ws.recv())
             if frame["type"] == "run_finished":
                 finished = time.perf_counter() - started
                 break
-            if frame["type"] == "assistant_message" and not frame["is_final"]:
-                tokens += 1
+            if frame["type"] == "assistant_message":
+                if frame["is_final"]:
+                    stored = time.perf_counter() - started
+                else:
+                    tokens += 1
             elif frame["type"] == "error":
                 raise RuntimeError(f"hub error frame after cancel: {frame}")
-    if frame["reason"] != "cancelled":
-        raise RuntimeError(f"expected run_finished with reason cancelled, got {frame}")
+    if frame["reason"] != "cancelled" or math.isnan(stored):
+        raise RuntimeError(f"expected is_final, then run_finished(cancelled); got {frame}")
     end = await llm_stream_end(llm, session)
     llm_closed = None
     if end is not None and end["end"] == "disconnected":
         llm_closed = (end["ended_ns"] - cancel_ns) / 1e9
-    return CancelRun(ping_idle, ping_streaming, finished, llm_closed, tokens)
+    return CancelRun(ping_idle, ping_streaming, stored, finished, llm_closed, tokens)
 
 
 def spread_ms(seconds: list[float]) -> tuple[str, dict[str, float]]:
@@ -692,6 +717,7 @@ async def section_cancel(
                 runs.append(await cancel_run(hub, llm, f"cancel-{i}", args.deflate))
     idle_text, idle = spread_ms([r.ping_idle for r in runs])
     streaming_text, streaming = spread_ms([r.ping_streaming for r in runs])
+    stored_text, stored = spread_ms([r.stored for r in runs])
     finished_text, finished = spread_ms([r.finished for r in runs])
     closed_runs = [r.llm_closed for r in runs if r.llm_closed is not None]
     unit = "ms p50/p95/p99/max"
@@ -707,6 +733,12 @@ async def section_cancel(
             ratio(streaming["p50_ms"], base),
         ),
         Row(
+            "cancel -> is_final (partial answer stored)",
+            stored_text,
+            unit,
+            ratio(stored["p50_ms"], base),
+        ),
+        Row(
             "cancel -> run_finished (cancelled)",
             finished_text,
             unit,
@@ -719,6 +751,7 @@ async def section_cancel(
         "runs": count,
         "ping_idle": idle,
         "ping_streaming": streaming,
+        "cancel_to_is_final": stored,
         "cancel_to_run_finished": finished,
         "p99_under_target": met,
     }

@@ -64,13 +64,16 @@ async def mark_running(session_id: str, running: bool) -> None:
     )
 
 
-async def mark_interrupted_runs(note: str) -> list[str]:
-    """After a crash: close the runs that were going on, with a note in their history."""
-    interrupted = [s.id for s in await ChatSession.filter(running_since__isnull=False)]
-    for session_id in interrupted:
+async def running_sessions() -> list[str]:
+    """Sessions whose run had started and not ended, as the database says."""
+    return [s.id for s in await ChatSession.filter(running_since__isnull=False)]
+
+
+async def mark_interrupted(session_ids: list[str], note: str) -> None:
+    """Close runs a crash interrupted, with a note in their history."""
+    for session_id in session_ids:
         await add_message(session_id, "system", note, status=MessageStatus.INTERRUPTED)
-    await ChatSession.filter(id__in=interrupted).update(running_since=None)
-    return interrupted
+    await ChatSession.filter(id__in=session_ids).update(running_since=None)
 
 
 async def set_current_agent(session_id: str, agent: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -17,9 +18,11 @@ from agents.engine import TurnEngine
 from agents.llm import ChatModel
 from agents.routing import Router
 from db.config import tortoise_config
-from db.store import apply_migrations, mark_interrupted_runs
+from db.store import apply_migrations, mark_interrupted, running_sessions
 from hub import approvals_api, errors, rest, sse, ws
 from hub.auth import InternalAuth, TicketBook
+from hub.bus import RedisBus
+from hub.cluster import Cluster
 from hub.config import Settings
 from hub.fanout import Retention
 from hub.registry import SessionRegistry
@@ -61,21 +64,27 @@ def create_app(settings: Settings) -> Starlette:
         retention = Retention(
             settings.resume_frames, settings.resume_seconds, settings.resume_max_frames
         )
+        cluster = await _join_cluster(settings)
         registry = SessionRegistry(
             engine,
             settings.approval_warning_seconds,
             retention,
             settings.max_messages_per_second,
+            cluster,
         )
         app.state.hub = HubState(settings, registry, tickets)
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
-            for session_id in await mark_interrupted_runs(INTERRUPTED_NOTE):
-                log.warning("session %s: its run was interrupted by a stop of the hub", session_id)
+            await _close_interrupted_runs(cluster)
+            serving = asyncio.create_task(cluster.serve(registry)) if cluster else None
             log.info("agent hub %s ready, LLM at %s", settings.version, settings.llm_proxy_url)
             try:
                 yield
             finally:
+                if serving is not None:
+                    serving.cancel()
                 await registry.close_all()
+                if cluster is not None:
+                    await cluster.bus.close()
                 await llm.close()
 
     return Starlette(
@@ -84,3 +93,31 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers={HTTPException: errors.http_error, Exception: errors.server_error},
         lifespan=lifespan,
     )
+
+
+async def _join_cluster(settings: Settings) -> Cluster | None:
+    if settings.bus_url is None:
+        return None
+    bus = RedisBus(
+        settings.bus_url,
+        settings.bus_prefix,
+        keep_frames=settings.resume_max_frames,
+        keep_seconds=settings.resume_seconds,
+    )
+    await bus.start()
+    log.info("hub process %s joined the cluster at %s", bus.instance_id, settings.bus_url)
+    return Cluster(bus)
+
+
+async def _close_interrupted_runs(cluster: Cluster | None) -> None:
+    """Runs still marked running died with their process; in a cluster, only those whose
+    owner's lease has lapsed (another process may be running the rest right now)."""
+    interrupted = []
+    for session_id in await running_sessions():
+        if cluster is None or await cluster.bus.claim(session_id) == cluster.bus.instance_id:
+            interrupted.append(session_id)
+            log.warning("session %s: its run was interrupted by a stop of the hub", session_id)
+    await mark_interrupted(interrupted, INTERRUPTED_NOTE)
+    if cluster is not None:
+        for session_id in interrupted:
+            await cluster.bus.release(session_id)

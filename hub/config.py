@@ -103,6 +103,12 @@ class Settings(BaseSettings):
     shutdown_timeout_seconds: int = Field(
         10, gt=0, description="On SIGTERM, how long open connections get before exit."
     )
+    bus_url: str | None = Field(
+        None,
+        pattern=r"^rediss?://",
+        description="Redis shared by several hub processes on one database; unset: one process.",
+    )
+    bus_prefix: str = Field("agent-hub", description="Prefix of every Redis key the hub uses.")
     ws_compression: bool = Field(
         False,
         description="Accept per-message deflate on sockets: less bandwidth, but every token "

@@ -10,6 +10,7 @@ import itertools
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -59,6 +60,11 @@ class FrameStream:
         self.epoch = uuid.uuid4().hex[:12]
         self.seq = 0
         self.subscribers: set[Subscriber] = set()
+        # Clients attached through another hub process: they read broadcast frames from the
+        # bus, so only replies are delivered to them here.
+        self.remote: dict[str, Subscriber] = {}
+        # Called with every broadcast frame, e.g. to append it to the bus.
+        self.export: Callable[[int, str], None] | None = None
         self._retention = retention or Retention()
         self._kept: deque[tuple[float, Frame]] = deque()
 
@@ -106,3 +112,5 @@ class FrameStream:
             kept.popleft()
         for subscriber in tuple(self.subscribers):
             subscriber.deliver(frame)
+        if self.export is not None:
+            self.export(self.seq, frame.text)

@@ -3,12 +3,40 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING, Protocol
 
 from agents.definitions import DEFAULT_AGENT
 from agents.engine import TurnEngine
 from db import store
-from hub.fanout import Retention
+from hub.fanout import Retention, Subscriber
+from hub.protocol import ClientFrame, ErrorCode
 from hub.session import LiveSession
+
+if TYPE_CHECKING:
+    from hub.cluster import Cluster
+
+
+class SessionPort(Protocol):
+    """A session as the endpoints use it: run here (`LiveSession`) or elsewhere (relay)."""
+
+    id: str
+
+    @property
+    def connections(self) -> int: ...
+
+    async def join(self, client: Subscriber, resume: tuple[str, int] | None) -> None: ...
+
+    def subscribe(self, listener: Subscriber) -> None: ...
+
+    def detach(self, client: Subscriber) -> None: ...
+
+    async def handle(self, frame: ClientFrame, origin: Subscriber) -> None: ...
+
+    def reject(self, client: Subscriber, code: ErrorCode, message: str) -> None: ...
+
+    async def act(self, frame: ClientFrame, by: str) -> str | None: ...
+
+    async def cancel_turn(self) -> bool: ...
 
 
 class SessionRegistry:
@@ -18,7 +46,10 @@ class SessionRegistry:
         approval_warning_seconds: float = 10.0,
         retention: Retention | None = None,
         frames_per_second: float = 20.0,
+        cluster: Cluster | None = None,
     ) -> None:
+        self._cluster = cluster
+        self._background: set[asyncio.Task[None]] = set()
         self._engine = engine
         self._approval_warning = approval_warning_seconds
         self._retention = retention or Retention()
@@ -27,8 +58,20 @@ class SessionRegistry:
         self._evictions: dict[str, asyncio.TimerHandle] = {}
         self._opening = asyncio.Lock()
 
-    async def open(self, session_id: str) -> LiveSession:
-        """The live session, created (in the database too) if it does not exist yet."""
+    async def open(self, session_id: str) -> SessionPort:
+        """The session, created (in the database too) if it does not exist yet; in a cluster,
+        a relay to the process that runs it if that is another one."""
+        if self._cluster is not None and session_id not in self._live:
+            owner = await self._cluster.bus.claim(session_id)
+            if owner != self._cluster.bus.instance_id:
+                return self._cluster.relay(session_id, owner)
+        return await self.open_owned(session_id)
+
+    def owned(self) -> list[str]:
+        return list(self._live)
+
+    async def open_owned(self, session_id: str) -> LiveSession:
+        """The live session run by this process."""
         eviction = self._evictions.pop(session_id, None)
         if eviction is not None:
             eviction.cancel()
@@ -49,6 +92,8 @@ class SessionRegistry:
                     frames_per_second=self._frames_per_second,
                 )
                 await live.restore()
+                if self._cluster is not None:
+                    self._cluster.own(live)
                 self._live[session_id] = live
             return live
 
@@ -65,6 +110,10 @@ class SessionRegistry:
         self._evictions.pop(live.id, None)
         if live.quiet and self._live.get(live.id) is live:
             del self._live[live.id]
+            if self._cluster is not None:
+                release = asyncio.create_task(self._cluster.bus.release(live.id))
+                self._background.add(release)
+                release.add_done_callback(self._background.discard)
 
     def get(self, session_id: str) -> LiveSession | None:
         return self._live.get(session_id)

@@ -134,12 +134,17 @@ class LiveSession:
         subscriber: Subscriber,
         resume: tuple[str, int] | None = None,
         history: list[p.HistoryMessage] | None = None,
+        *,
+        remote: bool = False,
     ) -> None:
         """Add a client: `session_ready` first. A client resuming from `(epoch, last_seq)` then
         gets exactly the frames it missed; one that cannot resume gets `resync` with `history`;
         a new one gets the calls that wait for a client."""
         replay = self.frames.replay(*resume) if resume is not None else None
-        self.frames.subscribers.add(subscriber)
+        if remote:
+            self.frames.remote[subscriber.name] = subscriber
+        else:
+            self.frames.subscribers.add(subscriber)
         self.reply(
             subscriber,
             p.SessionReady,
@@ -169,11 +174,13 @@ class LiveSession:
 
     def detach(self, subscriber: Subscriber) -> None:
         self.frames.subscribers.discard(subscriber)
+        self.frames.remote.pop(subscriber.name, None)
         self._check_quiet()
 
     @property
     def quiet(self) -> bool:
-        return not self.frames.subscribers and self.run_state == "idle"
+        frames = self.frames
+        return not frames.subscribers and not frames.remote and self.run_state == "idle"
 
     def _check_quiet(self) -> None:
         """Tell the owner when nobody listens and nothing runs, so it can let go of us."""
@@ -241,13 +248,15 @@ class LiveSession:
                 return None
         raise SessionError(p.ErrorCode.NOT_SUPPORTED, f"{frame.type} is not supported here")
 
-    async def join(self, client: Subscriber, resume: tuple[str, int] | None) -> None:
+    async def join(
+        self, client: Subscriber, resume: tuple[str, int] | None, *, remote: bool = False
+    ) -> None:
         """Attach a socket client; one that cannot resume gets the recent history."""
         history = None
         if resume is not None and self.frames.replay(*resume) is None:
             recent = await store.history(self.id, RESYNC_MESSAGES)
             history = [history_message(m) for m in recent]
-        self.attach(client, resume, history)
+        self.attach(client, resume, history, remote=remote)
 
     # --- frames -----------------------------------------------------------------------------
 
@@ -256,6 +265,10 @@ class LiveSession:
 
     def reply(self, subscriber: Subscriber, model: type[p.HubFrameModel], **fields: Any) -> None:
         self.frames.reply(subscriber, model, **fields)
+
+    def reject(self, subscriber: Subscriber, code: p.ErrorCode, content: str) -> None:
+        """Answer a frame the client should not have sent."""
+        self.reply_error(subscriber, code, content)
 
     def reply_error(self, subscriber: Subscriber, code: p.ErrorCode, content: str) -> None:
         self.reply(subscriber, p.Error, code=code, content=content)

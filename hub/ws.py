@@ -22,7 +22,7 @@ from hub.config import Settings
 from hub.errors import refuse_websocket
 from hub.fanout import Frame
 from hub.outbox import Outbox
-from hub.session import LiveSession
+from hub.registry import SessionPort
 from hub.state import hub_state
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def _resume_point(websocket: WebSocket) -> tuple[str, int] | None:
 
 
 async def _read_frames(
-    websocket: WebSocket, live: LiveSession, client: SocketClient, max_bytes: int
+    websocket: WebSocket, live: SessionPort, client: SocketClient, max_bytes: int
 ) -> None:
     while True:
         try:
@@ -118,7 +118,7 @@ async def _read_frames(
         try:
             frame = protocol.parse_client_frame(raw, max_bytes)
         except protocol.FrameRejected as exc:
-            live.reply_error(client, exc.code, exc.message)
+            live.reject(client, exc.code, exc.message)
             continue
         await live.handle(frame, client)
 

@@ -1,0 +1,117 @@
+"""Two hub processes sharing PostgreSQL and Redis: a session's clients may be on either."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as redis
+
+from tests.conftest import routed
+from tests.hub_process import HubProcess
+from tests.scripted_llm import Hang, ScriptedLLM, Text, ToolCalls
+from tests.socket_client import AUTH, ide, receive, receive_until, send
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+async def pair(
+    tmp_path: Path, llm: ScriptedLLM, postgres_url: str
+) -> AsyncIterator[tuple[HubProcess, HubProcess]]:
+    try:
+        client = redis.from_url(REDIS_URL)
+        await client.ping()
+        await client.aclose()
+    except (OSError, redis.RedisError) as exc:
+        if os.environ.get("CI") == "true":
+            raise RuntimeError(f"Redis is required in CI but unreachable: {exc}") from exc
+        pytest.skip(f"Redis not reachable at {REDIS_URL} ({exc}); required only in CI")
+    env = {
+        "AGENT_RUNTIME__DATABASE_URL": postgres_url,
+        "AGENT_RUNTIME__BUS_URL": REDIS_URL,
+        "AGENT_RUNTIME__BUS_PREFIX": f"hub-test-{uuid.uuid4().hex[:8]}",
+    }
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = HubProcess(tmp_path / "a", llm.base_url, **env).start()
+    second = HubProcess(tmp_path / "b", llm.base_url, **env).start()
+    yield first, second
+    first.stop()
+    second.stop()
+
+
+def tokens(frames: list[dict[str, Any]]) -> str:
+    return "".join(f.get("token", "") for f in frames)
+
+
+async def test_clients_on_two_processes_share_one_live_session(
+    pair: tuple[HubProcess, HubProcess], llm: ScriptedLLM
+) -> None:
+    a, b = pair
+    llm.push(routed(), Hang(["from ", "process A"]))
+    async with ide(a, "shared") as on_a:
+        ready_a = await receive(on_a)
+        async with ide(b, "shared") as on_b:
+            ready_b = await receive(on_b)
+            assert ready_b["epoch"] == ready_a["epoch"]  # one stream, run by its owner
+            await send(on_b, type="user_message", content="hello from B")
+            seen_a = await receive_until(on_a, "assistant_message", token="process A")
+            seen_b = await receive_until(on_b, "assistant_message", token="process A")
+            await send(on_b, type="cancel")
+            end_a = await receive_until(on_a, "run_finished")
+            end_b = await receive_until(on_b, "run_finished")
+    assert seen_a + end_a == seen_b + end_b
+    assert tokens(seen_b) == "from process A"
+    assert end_b[-1]["reason"] == "cancelled"
+
+
+async def test_an_approval_on_one_process_is_answered_on_the_other(
+    pair: tuple[HubProcess, HubProcess], llm: ScriptedLLM
+) -> None:
+    a, b = pair
+    llm.push(routed(), ToolCalls([("cl-1", "create_directory", {"path": "out"})]), Text(["Done."]))
+    async with ide(a, "approve") as on_a:
+        await receive(on_a)
+        await send(on_a, type="user_message", content="make out/")
+        await receive_until(on_a, "run_finished", reason="waiting")
+        async with httpx.AsyncClient(base_url=b.http_url, headers=AUTH) as client:
+            decided = await client.post(
+                "/sessions/approve/approvals/cl-1", json={"decision": "approve"}
+            )
+            assert decided.status_code == 200, decided.text
+            again = await client.post(
+                "/sessions/approve/approvals/cl-1", json={"decision": "reject"}
+            )
+            assert again.status_code == 409
+        resent = (await receive_until(on_a, "tool_call", requires_approval=False))[-1]
+        await send(on_a, type="tool_result", call_id=resent["call_id"], result="created")
+        frames = await receive_until(on_a, "run_finished", reason="completed")
+    assert tokens(frames) == "Done."
+
+
+async def test_a_client_dropped_from_one_process_resumes_on_the_other(
+    pair: tuple[HubProcess, HubProcess], llm: ScriptedLLM
+) -> None:
+    a, b = pair
+    llm.push(routed(), Hang(["before ", "the drop"]))
+    async with ide(a, "move") as witness:
+        await receive(witness)
+        async with ide(a, "move") as ws:
+            ready = await receive(ws)
+            await send(ws, type="user_message", content="go")
+            seen = await receive_until(ws, "assistant_message", token="the drop")
+        llm.release()
+        everything = await receive_until(witness, "run_finished")
+        query = f"?last_seq={seen[-1]['seq']}&epoch={ready['epoch']}"
+        async with ide(b, "move", query) as ws:
+            again = await receive(ws)
+            missed = await receive_until(ws, "run_finished")
+    assert again["resumed"] is True
+    assert missed == [f for f in everything if f["seq"] > seen[-1]["seq"]]
