@@ -50,9 +50,14 @@ async def get_session(session_id: str) -> ChatSession | None:
     return await ChatSession.get_or_none(id=session_id)
 
 
-async def list_sessions(limit: int, before: datetime | None = None) -> list[ChatSession]:
-    """Newest first; pass the last `created_at` seen as `before` for the next page."""
+async def list_sessions(
+    limit: int, before: datetime | None = None, search: str | None = None
+) -> list[ChatSession]:
+    """Newest first; pass the last `created_at` seen as `before` for the next page; `search`
+    keeps the sessions whose id contains it (any case)."""
     query = ChatSession.all()
+    if search:
+        query = query.filter(id__icontains=search)
     if before is not None:
         query = query.filter(created_at__lt=before)
     return await query.order_by("-created_at", "-id").limit(limit)

@@ -6,11 +6,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import openai
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
 from tortoise.contrib.starlette import RegisterTortoise
 
 from agents.dispatch import ToolDispatcher
@@ -30,6 +33,7 @@ from hub.state import HubState
 from tools.workspace import WorkspaceExecutor
 
 log = logging.getLogger(__name__)
+CONSOLE_DIR = Path(__file__).parent / "console"
 INTERRUPTED_NOTE = "The hub stopped while this turn was running; the turn was interrupted."
 
 
@@ -88,7 +92,13 @@ def create_app(settings: Settings) -> Starlette:
                 await llm.close()
 
     return Starlette(
-        routes=[*rest.routes, *approvals_api.routes, *sse.routes, *ws.routes],
+        routes=[
+            *rest.routes,
+            *approvals_api.routes,
+            *sse.routes,
+            *ws.routes,
+            Mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console"),
+        ],
         middleware=[Middleware(InternalAuth, api_key=settings.internal_api_key, tickets=tickets)],
         exception_handlers={HTTPException: errors.http_error, Exception: errors.server_error},
         lifespan=lifespan,

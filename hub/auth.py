@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 AUTH_HEADER = "x-internal-auth"
 PUBLIC_PATHS = frozenset({"/health"})
+# The console's page and static files hold no data; everything they fetch needs the key.
+PUBLIC_PREFIXES = ("/console",)
 
 
 class TicketBook:
@@ -48,7 +50,9 @@ class InternalAuth:
         self._tickets = tickets
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope["path"] in PUBLIC_PATHS:
+        path = scope.get("path", "")
+        public = path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+        if scope["type"] not in ("http", "websocket") or public:
             await self.app(scope, receive, send)
             return
         if self._authorized(scope):

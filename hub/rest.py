@@ -83,7 +83,7 @@ async def list_sessions(request: Request) -> Response:
             raise ApiError(400, "before must be an ISO 8601 timestamp") from None
         if before.tzinfo is None:
             before = before.replace(tzinfo=UTC)
-    sessions = await store.list_sessions(limit, before)
+    sessions = await store.list_sessions(limit, before, request.query_params.get("q"))
     next_before = sessions[-1].created_at.isoformat() if len(sessions) == limit else None
     return JSONResponse(
         {"sessions": [session_json(s) for s in sessions], "next_before": next_before}

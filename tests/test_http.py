@@ -265,3 +265,19 @@ async def test_allow_rules_are_added_listed_and_validated(app_client: httpx.Asyn
     assert missing.status_code == 404
     unknown = await app_client.post("/sessions/rules/approvals/nope", json={"decision": "approve"})
     assert (unknown.status_code, unknown.json()["error"]) == (404, "unknown_call")
+
+
+async def test_sessions_can_be_searched_by_id(app_client: httpx.AsyncClient) -> None:
+    for name in ("alpha-1", "beta-2", "ALPHA-3"):
+        await app_client.post("/sessions", json={"session_id": name})
+    found = (await app_client.get("/sessions", params={"q": "alpha"})).json()["sessions"]
+    assert sorted(s["session_id"] for s in found) == ["ALPHA-3", "alpha-1"]
+
+
+async def test_the_console_page_is_served_without_the_key(app: Starlette) -> None:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app), base_url="http://hub", follow_redirects=True
+    ) as client:
+        page = await client.get("/console/")
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        assert (await client.get("/sessions")).status_code == 401  # the data still needs it
