@@ -66,7 +66,8 @@ class FrameStream:
         # Called with every broadcast frame, e.g. to append it to the bus.
         self.export: Callable[[int, str], None] | None = None
         self._retention = retention or Retention()
-        self._kept: deque[tuple[float, Frame]] = deque()
+        # Only the encoded text is kept: a replay is rare, a dict per kept frame is not cheap.
+        self._kept: deque[tuple[float, str]] = deque()
 
     def replay(self, epoch: str, last_seq: int) -> list[Frame] | None:
         """The frames after `last_seq`, or None if they are not all kept (or the epoch is
@@ -76,7 +77,8 @@ class FrameStream:
         first = self.seq - len(self._kept) + 1  # kept frames have consecutive seqs
         if last_seq < first - 1:
             return None
-        return [frame for _, frame in itertools.islice(self._kept, last_seq - first + 1, None)]
+        missed = itertools.islice(self._kept, last_seq - first + 1, None)
+        return [Frame(orjson.loads(text), text) for _, text in missed]
 
     def publish(self, model: type[p.HubFrameModel], **fields: Any) -> None:
         """Broadcast a typed frame under the next `seq`."""
@@ -105,7 +107,7 @@ class FrameStream:
     def _fan_out(self, frame: Frame) -> None:
         now = time.monotonic()
         kept, keep = self._kept, self._retention
-        kept.append((now, frame))
+        kept.append((now, frame.text))
         while len(kept) > keep.max_frames or (
             len(kept) > keep.frames and now - kept[0][0] > keep.seconds
         ):

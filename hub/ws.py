@@ -38,21 +38,19 @@ class SocketClient:
         self.name = f"{kind}:{uuid.uuid4().hex[:12]}"
         self._websocket = websocket
         self._outbox = Outbox(settings.send_queue_frames, settings.send_queue_max_frames)
-        self._slow_timeout = settings.slow_client_timeout_seconds
         self.last_activity = time.monotonic()
+        self.sending_since: float | None = None  # set while a send waits on a slow client
 
     def deliver(self, frame: Frame) -> None:
         self._outbox.put(frame)
 
     async def pump(self) -> None:
+        # No timer per frame (this is the hot path): the watchdog looks at `sending_since`.
         while (frame := await self._outbox.get()) is not None:
-            try:
-                async with asyncio.timeout(self._slow_timeout):
-                    await self._websocket.send_text(frame.text)
-            except TimeoutError:
-                break
-            self.last_activity = time.monotonic()
-        log.warning("closing %s: it stopped taking frames", self.name)
+            self.sending_since = time.monotonic()
+            await self._websocket.send_text(frame.text)
+            self.last_activity, self.sending_since = self.sending_since, None
+        log.warning("closing %s: too many frames it cannot take", self.name)
         await self._websocket.close(CLOSE_TOO_SLOW, "too slow; reconnect with last_seq")
 
 
@@ -81,7 +79,7 @@ async def session_socket(websocket: WebSocket) -> None:
     tasks = [
         asyncio.create_task(client.pump()),
         asyncio.create_task(_read_frames(websocket, live, client, hub.settings.max_frame_bytes)),
-        asyncio.create_task(_close_when_idle(websocket, client, hub.settings.idle_timeout_seconds)),
+        asyncio.create_task(_watch(websocket, client, hub.settings)),
     ]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -123,11 +121,19 @@ async def _read_frames(
         await live.handle(frame, client)
 
 
-async def _close_when_idle(websocket: WebSocket, client: SocketClient, limit: float) -> None:
-    # A watchdog: sleep until the connection could first be idle for `limit`, look again.
-    while (idle := time.monotonic() - client.last_activity) < limit:  # noqa: ASYNC110
-        await asyncio.sleep(limit - idle)
-    await websocket.close(CLOSE_IDLE, f"idle for {limit:g}s")
+async def _watch(websocket: WebSocket, client: SocketClient, settings: Settings) -> None:
+    """Close a socket that is idle (no frame either way) or stuck (a send that does not end)."""
+    idle_limit, slow_limit = settings.idle_timeout_seconds, settings.slow_client_timeout_seconds
+    while True:
+        await asyncio.sleep(min(idle_limit, slow_limit) / 4)
+        now = time.monotonic()
+        if client.sending_since is not None and now - client.sending_since > slow_limit:
+            log.warning("closing %s: it stopped taking frames", client.name)
+            await websocket.close(CLOSE_TOO_SLOW, "too slow; reconnect with last_seq")
+            return
+        if now - client.last_activity > idle_limit:
+            await websocket.close(CLOSE_IDLE, f"idle for {idle_limit:g}s")
+            return
 
 
 routes = [WebSocketRoute("/ws/{session_id}", session_socket)]
