@@ -142,7 +142,8 @@ export class ApprovalCard {
     if (feedback) body.feedback = feedback;
     if (decision !== 'reject' && this.alwaysAllow.checked) {
       body.always_allow = true;
-      if (this.pattern.value.trim()) body.allow_pattern = this.pattern.value.trim();
+      // Not trimmed: "rm " and "rm" are different command prefixes.
+      if (this.pattern.value.trim()) body.allow_pattern = this.pattern.value;
     }
     this.setBusy(true);
     this.element.dataset.state = 'sending';
@@ -189,7 +190,7 @@ function button(text, testid, kind, onClick) {
 /** A unified diff as preformatted text, one span per line so +/- lines can be coloured. */
 function renderDiff(diff) {
   const pre = el('pre', { className: 'diff', testid: 'approval-diff' });
-  for (const line of String(diff).split('\n')) {
+  for (const line of String(diff).replace(/\n$/, '').split('\n')) {
     const kind = line.startsWith('+') && !line.startsWith('+++') ? 'add'
       : line.startsWith('-') && !line.startsWith('---') ? 'del'
         : line.startsWith('@@') ? 'hunk' : 'ctx';

@@ -145,12 +145,25 @@ function trimCode(code) {
 }
 
 function bareLink(url) {
-  // Trailing punctuation usually ends the sentence rather than the URL.
-  const trail = /[.,;:!?)\]'"]+$/.exec(url);
-  const core = trail ? url.slice(0, trail.index) : url;
+  const end = urlEnd(url);
+  const core = url.slice(0, end);
   const nodes = linkOrText(core, [document.createTextNode(core)], core);
-  if (trail) nodes.push(document.createTextNode(trail[0]));
+  if (end < url.length) nodes.push(document.createTextNode(url.slice(end)));
   return nodes;
+}
+
+// Trailing punctuation usually ends the sentence rather than the URL; a closing parenthesis
+// belongs to the URL only if it closes one opened inside it (Wikipedia-style links).
+function urlEnd(url) {
+  let end = url.length;
+  while (end > 0) {
+    const ch = url[end - 1];
+    const body = url.slice(0, end);
+    const unbalanced = ch === ')' && body.split('(').length < body.split(')').length;
+    if (!'.,;:!?\'"]'.includes(ch) && !unbalanced) break;
+    end -= 1;
+  }
+  return end;
 }
 
 function linkOrText(url, content, fallback) {

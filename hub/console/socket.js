@@ -141,7 +141,7 @@ export class HubSocket {
       this.epoch = frame.epoch ?? this.epoch;
       if (!frame.resumed || this.lastSeq === null) this.lastSeq = frame.seq ?? this.lastSeq;
       this.attempt = 0;
-      this.setState('connected', frame.resumed ? 'resumed' : 'fresh');
+      this.setState('connected', frame.resumed ? 'resumed' : '');
     } else if (Number.isInteger(frame.seq) && frame.type !== 'resync') {
       this.lastSeq = Math.max(this.lastSeq ?? 0, frame.seq);
     }

@@ -26,6 +26,8 @@ export class ToolCallView {
 
   /** Arguments as pretty JSON; a string that is JSON (history stores them so) is parsed first. */
   setArguments(args) {
+    // Unknown (a call seen only through its tool_finished): show no arguments rather than {}.
+    this.argsNode.hidden = args === null || args === undefined;
     this.args = typeof args === 'string' ? parseMaybe(args) : args ?? {};
     this.argsNode.textContent = typeof this.args === 'string' ? this.args : prettyJson(this.args);
   }

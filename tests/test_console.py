@@ -1,0 +1,130 @@
+"""The browser debug console in real headless Chromium (Debian's, driven by Playwright)
+against a real hub process and the scripted LLM."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from tests.conftest import API_KEY, routed
+from tests.hub_process import HubProcess
+from tests.scripted_llm import Hang, ScriptedLLM, Text, ToolCalls
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+HAVE_CHROMIUM = Path(CHROMIUM).exists()
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOT = Path(__file__).parent.parent / "docs" / "console.png"
+
+
+@pytest.fixture
+def hub(tmp_path: Path, llm: ScriptedLLM) -> Iterator[HubProcess]:
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    process = HubProcess(tmp_path, llm.base_url, AGENT_RUNTIME__WORKSPACE_ROOT=str(workspace))
+    yield process.start()
+    process.stop()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not HAVE_CHROMIUM:
+        if os.environ.get("CI") == "true":
+            raise RuntimeError("chromium is required in CI; .ci/run installs it")
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        await browser.close()
+
+
+async def signed_in(browser: Browser, hub: HubProcess) -> Page:
+    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    await page.goto(f"{hub.http_url}/console/")
+    await page.get_by_test_id("api-key").fill(API_KEY)
+    await page.get_by_test_id("sign-in").click()
+    await expect(page.get_by_test_id("session-list")).to_be_visible()
+    return page
+
+
+async def test_a_wrong_key_does_not_sign_in(browser: Browser, hub: HubProcess) -> None:
+    page = await browser.new_page()
+    await page.goto(f"{hub.http_url}/console/")
+    await page.get_by_test_id("api-key").fill("not-the-key")
+    await page.get_by_test_id("sign-in").click()
+    await expect(page.get_by_text("401", exact=False).first).to_be_visible()
+    await expect(page.get_by_test_id("session-list")).to_be_hidden()
+
+
+async def test_a_session_streams_switches_agent_and_is_approved_inline(
+    browser: Browser, hub: HubProcess, llm: ScriptedLLM, tmp_path: Path
+) -> None:
+    llm.push(
+        routed("coder", "writing a file"),
+        Hang(["Let me ", "think."]),
+        ToolCalls([("ui-1", "write_file", {"path": "notes.md", "content": "hello\n"})]),
+        Text(["Done: <script>window.__owned = 1</script> **saved**"]),
+    )
+    page = await signed_in(browser, hub)
+    await page.get_by_test_id("new-session").click()
+    status = page.get_by_test_id("connection-status")
+    await expect(status).to_have_attribute("data-state", "connected")
+    await page.get_by_test_id("message-input").fill("plan notes.md")
+    await page.get_by_test_id("send").click()
+
+    transcript = page.get_by_test_id("transcript")
+    await expect(page.get_by_test_id("agent-switch").first).to_contain_text("coder")
+    await expect(page.get_by_test_id("current-agent")).to_have_text("coder")
+    await expect(transcript).to_contain_text("Let me think.")  # streamed; the run still goes on
+    llm.release()
+    await page.get_by_test_id("message-input").fill("now write it")
+    await page.get_by_test_id("send").click()
+
+    card = page.get_by_test_id("approval-card")
+    await expect(card).to_be_visible()
+    await expect(card).to_contain_text("notes.md")
+    await card.get_by_test_id("approve").click()
+    await expect(card).to_have_attribute("data-state", "resolved")
+    await expect(transcript).to_contain_text("<script>window.__owned = 1</script>")
+    assert await page.evaluate("window.__owned") is None  # shown as text, never run
+    assert (tmp_path / "workspace" / "notes.md").read_text() == "hello\n"
+
+    log = page.get_by_test_id("frame-log")
+    await expect(
+        log.locator("[data-testid=frame-row][data-type=run_finished]").first
+    ).to_be_attached()
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOT))
+
+
+async def test_a_rejection_with_feedback_from_the_console(
+    browser: Browser, hub: HubProcess, llm: ScriptedLLM
+) -> None:
+    llm.push(
+        routed("coder"),
+        ToolCalls([("ui-2", "execute_command", {"command": "rm -rf /"})]),
+        Text(["Understood."]),
+    )
+    page = await signed_in(browser, hub)
+    await page.get_by_test_id("new-session").click()
+    await page.get_by_test_id("message-input").fill("clean up")
+    await page.get_by_test_id("send").click()
+    card = page.get_by_test_id("approval-card")
+    await card.get_by_test_id("feedback").fill("never do that")
+    await card.get_by_test_id("reject").click()
+    await expect(card).to_have_attribute("data-state", "resolved")
+    await expect(page.get_by_test_id("transcript")).to_contain_text("Understood.")
+    assert "never do that" in str(llm.requests[-1]["messages"])
