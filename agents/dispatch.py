@@ -51,11 +51,7 @@ class _Waiting:
 
 
 WAITING: Final = _Waiting()
-_REJECTED = {
-    ApprovalStatus.REJECTED: "rejected",
-    ApprovalStatus.EXPIRED: "expired",
-    ApprovalStatus.CANCELLED: "cancelled",
-}
+_REJECTED = {ApprovalStatus.REJECTED: "rejected", ApprovalStatus.CANCELLED: "cancelled"}
 
 
 class ToolDispatcher:
@@ -174,12 +170,13 @@ class ToolDispatcher:
         if approval.status is ApprovalStatus.PENDING:
             sink.awaiting(_wait(call, "approval", record.arguments, approval.expires_at))
             return WAITING
+        if approval.status is ApprovalStatus.EXPIRED:
+            content = "error: nobody approved this call in time"
+            await self._finish(session_id, call, "expired", content, sink)
+            return None
         if approval.status in _REJECTED:
             feedback = approval.feedback or "no reason given"
-            verdict = _REJECTED[approval.status]
-            content = f"error: the user {verdict} this call: {feedback}"
-            if approval.status is ApprovalStatus.EXPIRED:
-                content = f"error: nobody approved this call in time: {feedback}"
+            content = f"error: the user {_REJECTED[approval.status]} this call: {feedback}"
             await self._finish(session_id, call, "rejected", content, sink)
             return None
         arguments = {**record.arguments, **(approval.modified_arguments or {})}
@@ -259,8 +256,8 @@ class ToolDispatcher:
         if current is None:
             return None
         lines = difflib.unified_diff(
-            current.splitlines(keepends=True),
-            args.content.splitlines(keepends=True),
+            _lines(current),
+            _lines(args.content),
             fromfile=f"a/{args.path}",
             tofile=f"b/{args.path}",
         )
@@ -300,6 +297,14 @@ class ToolDispatcher:
             session_id, "tool", content, agent=call.agent, tool_call_id=call.call_id
         )
         sink.tool_finished(call.call_id, call.tool_name, status, content)
+
+
+def _lines(text: str) -> list[str]:
+    # A last line without its newline would run into the next line of the diff.
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    return lines
 
 
 def _wait(

@@ -68,7 +68,7 @@ class Settings(BaseSettings):
         15.0, gt=0, description="How long the orchestrator's routing call may take."
     )
     max_model_calls: int = Field(
-        8, ge=1, le=100, description="Model calls in one turn before it is stopped."
+        8, ge=1, le=100, description="Model calls in one run before the turn is stopped."
     )
     resume_frames: int = Field(
         1000, ge=0, description="Frames per session always kept for clients that resume."

@@ -151,6 +151,7 @@ async def test_an_undecided_approval_is_warned_about_then_expires(
     assert (warning["call_id"], resolved["decision"]) == ("x-1", "expired")
     assert (await ide.until_type("run_finished", 2))["reason"] == "completed"
     assert "nobody approved this call in time" in told(llm, 1, "x-1")
+    assert ide.of_type("tool_finished")[0]["status"] == "expired"
 
 
 async def test_a_followup_question_waits_for_the_users_answer(
@@ -208,7 +209,7 @@ async def test_the_workspace_executor_runs_approved_tools_on_the_hub(
 ) -> None:
     workspace = tmp_path / "ws"
     workspace.mkdir()
-    (workspace / "notes.md").write_text("old\n")
+    (workspace / "notes.md").write_text("old")  # no newline at the end
     (tmp_path / "secret.txt").write_text("top secret")
     session, ide = await make_session(workspace=workspace)
     llm.push(
@@ -219,7 +220,7 @@ async def test_the_workspace_executor_runs_approved_tools_on_the_hub(
     session.submit("update the notes")
     asked = await ide.until_type("tool_call")
     assert asked["requires_approval"] is True
-    assert "-old" in asked["diff"] and "+new" in asked["diff"]
+    assert "\n-old\n+new\n" in asked["diff"]
     escape = ide.of_type("tool_finished")[0]
     assert escape["status"] == "failed" and "outside" in escape["content"]
     await session.handle(p.HitlDecision(call_id="ws-2", decision="approve"), ide)
