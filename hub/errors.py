@@ -18,6 +18,7 @@ _CODES = {
     405: "method_not_allowed",
     413: "too_large",
     422: "invalid_request",
+    429: "too_many_connections",
 }
 
 

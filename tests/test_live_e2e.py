@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -148,6 +149,7 @@ async def test_limits_on_connections_and_frame_rate_answer_with_typed_errors(
             async with connect(f"{hub.ws_url}/ws/limits", additional_headers=AUTH):
                 pass
         assert refused.value.response.status_code == 429
+        assert orjson.loads(refused.value.response.body or b"{}")["error"] == "too_many_connections"
         for _ in range(15):
             await send(a, type="switch_agent", agent_type="ask", content="")
         frames = [await receive(a) for _ in range(15)]
