@@ -207,13 +207,13 @@ async def decide_approval(
     """Record a decision if none was recorded yet (the first one wins); every attempt is
     audited. True if this decision was the one recorded."""
     approval = await Approval.get(call_id=call_id)
+    # Encoded here: Tortoise's JSONField takes a str as already-encoded JSON.
+    modified = None if modified_arguments is None else orjson.dumps(modified_arguments).decode()
     updated = await Approval.filter(id=approval.id, status=ApprovalStatus.PENDING).update(
         status=status,
         decided_by=decided_by,
         decided_at=datetime.now(UTC),
-        modified_arguments=None
-        if modified_arguments is None
-        else orjson.dumps(modified_arguments).decode(),
+        modified_arguments=modified,
         feedback=feedback,
     )
     await ApprovalAudit.create(
@@ -221,9 +221,7 @@ async def decide_approval(
         decision=status.value,
         decided_by=decided_by,
         accepted=updated > 0,
-        modified_arguments=None
-        if modified_arguments is None
-        else orjson.dumps(modified_arguments).decode(),
+        modified_arguments=modified,
         feedback=feedback,
     )
     return updated > 0
