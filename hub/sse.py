@@ -56,7 +56,8 @@ def parse_body(body: Any) -> tuple[str, protocol.ClientFrame]:
 
 
 def seed_event(data: dict[str, Any]) -> bytes | None:
-    """The original's body for a hub frame, or None for frames it never had."""
+    """The original's body for a hub frame (and the agent's follow-up questions), or None for
+    frames SSE clients do not get."""
     kind = data["type"]
     if kind == "assistant_message":
         body: dict[str, Any] = {"token": data["token"], "is_final": data["is_final"], "type": kind}
@@ -73,6 +74,10 @@ def seed_event(data: dict[str, Any]) -> bytes | None:
         body = {k: data[k] for k in keys}
     elif kind == "error":
         body = {"type": kind, "content": data["content"], "code": data["code"]}
+    elif kind == "followup_question":
+        # Not the original's: without it an SSE client could not see what to answer.
+        keys = ("type", "call_id", "question", "options")
+        body = {k: data[k] for k in keys}
     else:
         return None
     return b"data: " + orjson.dumps(body) + b"\n\n"

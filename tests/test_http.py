@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 
 from hub import protocol
 from tests.conftest import API_KEY, routed
-from tests.scripted_llm import Fail, ScriptedLLM, Text
+from tests.scripted_llm import Fail, ScriptedLLM, Text, ToolCalls
 
 PROTECTED = [
     ("GET", "/agents"),
@@ -281,3 +281,30 @@ async def test_the_console_page_is_served_without_the_key(app: Starlette) -> Non
         page = await client.get("/console/")
         assert page.status_code == 200 and "text/html" in page.headers["content-type"]
         assert (await client.get("/sessions")).status_code == 401  # the data still needs it
+
+
+async def test_an_sse_client_answers_a_followup_question_with_its_next_post(
+    app_client: httpx.AsyncClient, llm: ScriptedLLM
+) -> None:
+    llm.push(
+        routed(),
+        ToolCalls([("fq-1", "ask_followup_question", {"question": "Which DB?"})]),
+        Text(["PostgreSQL then."]),
+    )
+    asked = await app_client.post(
+        "/agent/message/stream", json={"session_id": "fq", "content": "set up storage"}
+    )
+    events = [e for e in asked.content.split(b"\n\n") if e]
+    assert events[-2] == (
+        b'data: {"type":"followup_question","call_id":"fq-1","question":"Which DB?","options":null}'
+    )
+    assert events[-1] == b"data: [DONE]"
+    answered = await app_client.post(
+        "/agent/message/stream", json={"session_id": "fq", "content": "Postgres"}
+    )
+    assert b'"token":"PostgreSQL then."' in answered.content
+    assert llm.requests[-1]["messages"][-1] == {
+        "role": "tool",
+        "content": "Postgres",
+        "tool_call_id": "fq-1",
+    }
