@@ -70,14 +70,14 @@ def seed_event(data: dict[str, Any]) -> bytes | None:
             "requires_approval": data["requires_approval"],
         }
     elif kind == "agent_switched":
-        keys = ("type", "content", "from_agent", "to_agent", "reason", "confidence")
-        body = {k: data[k] for k in keys}
+        switch_keys = ("type", "content", "from_agent", "to_agent", "reason", "confidence")
+        body = {k: data[k] for k in switch_keys}
     elif kind == "error":
         body = {"type": kind, "content": data["content"], "code": data["code"]}
     elif kind == "followup_question":
         # Not the original's: without it an SSE client could not see what to answer.
-        keys = ("type", "call_id", "question", "options")
-        body = {k: data[k] for k in keys}
+        question_keys = ("type", "call_id", "question", "options")
+        body = {k: data[k] for k in question_keys}
     else:
         return None
     return b"data: " + orjson.dumps(body) + b"\n\n"
