@@ -115,10 +115,6 @@ class RedisBus:
                     last = entry_id.decode()
                     yield fields[b"f"].decode()
 
-    async def oldest_seq(self, session_id: str, epoch: str) -> int | None:
-        entries = await self._redis.xrange(self._key("frames", session_id, epoch), count=1)
-        return int(entries[0][0].decode().split("-")[0]) if entries else None
-
     # --- messages between processes -------------------------------------------------------
 
     def post(self, instance_id: str, message: dict[str, Any]) -> None:

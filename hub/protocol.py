@@ -8,6 +8,7 @@ encoded with orjson on the hot path, matching these models byte for byte in mean
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -418,3 +419,8 @@ def _describe(exc: ValidationError) -> str:
 
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+_SESSION_ID = re.compile(SESSION_ID_PATTERN)
+
+
+def is_session_id(value: str) -> bool:
+    return _SESSION_ID.match(value) is not None

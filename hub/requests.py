@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, TypeVar
 
 import orjson
@@ -17,7 +16,6 @@ from hub.errors import ApiError
 
 M = TypeVar("M", bound=BaseModel)
 MAX_PAGE = 200
-_SESSION_ID = re.compile(protocol.SESSION_ID_PATTERN)
 
 
 async def read_json(request: Request) -> Any:
@@ -38,7 +36,7 @@ def validation_error(exc: ValidationError) -> ApiError:
 
 def session_id_of(request: Request) -> str:
     session_id: str = request.path_params["session_id"]
-    if not _SESSION_ID.match(session_id):
+    if not protocol.is_session_id(session_id):
         raise ApiError(400, f"session id must match {protocol.SESSION_ID_PATTERN}")
     return session_id
 

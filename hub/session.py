@@ -212,7 +212,7 @@ class LiveSession:
     async def handle(self, frame: p.ClientFrame, origin: Subscriber) -> None:
         """Act on one validated client frame; refusals are answered to `origin` only."""
         if not isinstance(frame, p.Ping | p.Cancel) and not self._rate.take():
-            self.reply_error(
+            self.reject(
                 origin,
                 p.ErrorCode.RATE_LIMITED,
                 f"more than {self._rate.per_second:g} frames per second on this session; "
@@ -225,7 +225,7 @@ class LiveSession:
         try:
             await self.act(frame, origin.name)
         except SessionError as exc:
-            self.reply_error(origin, exc.code, str(exc))
+            self.reject(origin, exc.code, str(exc))
 
     async def act(self, frame: p.ClientFrame, by: str) -> str | None:
         """Do what a client asks (socket, SSE or REST); the run that follows, if any.
@@ -267,10 +267,7 @@ class LiveSession:
         self.frames.reply(subscriber, model, **fields)
 
     def reject(self, subscriber: Subscriber, code: p.ErrorCode, content: str) -> None:
-        """Answer a frame the client should not have sent."""
-        self.reply_error(subscriber, code, content)
-
-    def reply_error(self, subscriber: Subscriber, code: p.ErrorCode, content: str) -> None:
+        """Answer a frame the client should not have sent, to that client only."""
         self.reply(subscriber, p.Error, code=code, content=content)
 
     # --- RunSink: what the turn engine and the dispatcher call ------------------------------

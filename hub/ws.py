@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 import uuid
 
@@ -26,7 +25,6 @@ from hub.registry import SessionPort
 from hub.state import hub_state
 
 log = logging.getLogger(__name__)
-_SESSION_ID = re.compile(protocol.SESSION_ID_PATTERN)
 CLOSE_TOO_SLOW = 1013  # "try again later": reconnect with last_seq to resume
 CLOSE_IDLE = 1001
 
@@ -56,7 +54,7 @@ class SocketClient:
 
 async def session_socket(websocket: WebSocket) -> None:
     session_id: str = websocket.path_params["session_id"]
-    if not _SESSION_ID.match(session_id):
+    if not protocol.is_session_id(session_id):
         detail = f"session id must match {protocol.SESSION_ID_PATTERN}"
         await refuse_websocket(websocket, 400, detail)
         return
