@@ -1,0 +1,83 @@
+"""The six IDE-side tools run on the hub itself, confined to one root directory.
+
+Used for clients without an IDE socket and for headless runs (`AGENT_RUNTIME__WORKSPACE_ROOT`).
+Every path the model gives goes through `WorkspaceExecutor.resolve`, which follows symlinks and
+refuses anything that lands outside the root. `execute_command` is NOT a sandbox: the program it
+starts can touch whatever the hub's user can; only its working directory is confined.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tools.args import (
+    CreateDirectoryArgs,
+    ExecuteCommandArgs,
+    ListFilesArgs,
+    ReadFileArgs,
+    SearchInCodeArgs,
+    ToolArgs,
+    WriteFileArgs,
+)
+from tools.workspace import paths
+from tools.workspace.commands import execute_command
+from tools.workspace.files import create_directory, list_files, read_file, write_file
+from tools.workspace.paths import ToolFailed
+from tools.workspace.search import search_in_code
+
+__all__ = ["ToolFailed", "WorkspaceExecutor"]
+
+
+class WorkspaceExecutor:
+    """Runs read/write/list/mkdir/execute/search inside `root`, never outside it."""
+
+    def __init__(self, root: Path, max_output_bytes: int = 64 * 1024) -> None:
+        resolved = paths.open_root(root)
+        if max_output_bytes < 1:
+            raise ValueError("max_output_bytes must be positive")
+        self.root = resolved
+        self.max_output_bytes = max_output_bytes
+
+    async def run(self, args: ToolArgs) -> str:
+        """Run one tool call and return what the model is told; failures raise ToolFailed."""
+        root, limit = self.root, self.max_output_bytes
+        match args:
+            case ReadFileArgs():
+                return await read_file(root, args, limit)
+            case WriteFileArgs():
+                return await write_file(root, args)
+            case ListFilesArgs():
+                return await list_files(root, args, limit)
+            case CreateDirectoryArgs():
+                return await create_directory(root, args)
+            case ExecuteCommandArgs():
+                return await execute_command(root, args, limit)
+            case SearchInCodeArgs():
+                return await search_in_code(root, args, limit)
+            case _:
+                raise ToolFailed(f"{type(args).__name__} is not a workspace tool")
+
+    async def current_text(self, path: str, limit: int = 1024 * 1024) -> str | None:
+        """The whole file as text, "" if it does not exist yet, None if it cannot be shown
+        (outside the workspace, binary, larger than `limit`): what a diff is made against."""
+        try:
+            target = self.resolve(path)
+        except ToolFailed:
+            return None
+        if not target.exists():
+            return ""
+        try:
+            if not target.is_file() or target.stat().st_size > limit:
+                return None
+            return await asyncio.to_thread(target.read_text, encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def resolve(self, path: str) -> Path:
+        """The real path of `path` under root; symlinks are followed so they cannot escape."""
+        return paths.resolve(self.root, path)
+
+    def relative(self, path: Path) -> str:
+        """How the model sees a path: relative to root, with forward slashes."""
+        return paths.relative(self.root, path)
