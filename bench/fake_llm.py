@@ -2,11 +2,12 @@
 
 Run as its own process so that its CPU time never competes with the code being measured::
 
-    python bench/fake_llm.py [--port 0]      # prints "PORT <n>" on stdout once listening
+    uv run python -m bench.fake_llm [--port 0]   # prints "PORT <n>" on stdout once listening
 
 Every ``POST .../chat/completions`` with ``"stream": true`` is answered with a chunked
-``text/event-stream`` in the same chunk shape as ``tests/scripted_llm.py`` (role chunk, one chunk
-per content delta, finish chunk, ``data: [DONE]``).  What is streamed is read from the *last user
+``text/event-stream`` in the chunk shape of ``tests/fakes/openai_stream.py``, which
+``tests/scripted_llm.py`` streams too (role chunk, one chunk per content delta, finish chunk,
+``data: [DONE]``).  What is streamed is read from the *last user
 message*, a line of ``key=value`` words, e.g. ``bench n=20000`` or ``bench n=400 every_ms=5``:
 
 * ``n`` -- number of content chunks (default 100);
@@ -37,6 +38,8 @@ from typing import Any
 
 import orjson
 
+from tests.fakes import openai_stream
+
 BLOCK_BYTES = 64 * 1024
 # Token-like deltas of 2..8 characters, as a tokenizer would produce them.
 WORDS = [
@@ -64,35 +67,24 @@ _HEAD = (
 _END = b"0\r\n\r\n"
 
 
-def _sse(obj: dict[str, Any]) -> bytes:
-    return b"data: " + orjson.dumps(obj) + b"\n\n"
-
-
 def _http_chunk(data: bytes) -> bytes:
     return b"%x\r\n" % len(data) + data + b"\r\n"
 
 
-class _Chunks:
-    """Chunk payloads in the shape of tests/scripted_llm.py's `_Completion`."""
+def _head(model: str) -> openai_stream.Head:
+    return openai_stream.Head("chatcmpl-bench", int(time.time()), model)
 
-    def __init__(self, model: str, created: int) -> None:
-        self.base = {
-            "id": "chatcmpl-bench",
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "system_fingerprint": None,
-        }
 
-    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-        return _sse({**self.base, "choices": [choice]})
+def _content(head: openai_stream.Head, text: str) -> bytes:
+    return openai_stream.sse(openai_stream.content_chunk(head, text))
 
-    def first(self) -> bytes:
-        return self.chunk({"role": "assistant", "content": ""})
 
-    def last(self) -> bytes:
-        return self.chunk({}, "stop") + b"data: [DONE]\n\n"
+def _first(head: openai_stream.Head) -> bytes:
+    return openai_stream.sse(openai_stream.role_chunk(head))
+
+
+def _last(head: openai_stream.Head) -> bytes:
+    return openai_stream.sse(openai_stream.finish_chunk(head, "stop")) + openai_stream.DONE
 
 
 _cache: dict[tuple[int, str], list[bytes]] = {}
@@ -102,10 +94,10 @@ def prebuilt_stream(n: int, model: str) -> list[bytes]:
     """The whole SSE body for `n` chunks as HTTP/1.1 chunked blocks of ~BLOCK_BYTES (cached)."""
     key = (n, model)
     if key not in _cache:
-        chunks = _Chunks(model, int(time.time()))
-        events = [chunks.first()]
-        events += [chunks.chunk({"content": WORDS[i % len(WORDS)]}) for i in range(n)]
-        events.append(chunks.last())
+        head = _head(model)
+        events = [_first(head)]
+        events += [_content(head, WORDS[i % len(WORDS)]) for i in range(n)]
+        events.append(_last(head))
         blocks, current, size = [], [], 0
         for event in events:
             current.append(event)
@@ -187,15 +179,15 @@ async def _stream(
         started_ns = time.time_ns()
         eof = asyncio.create_task(_eof_ns(reader))
         try:
-            chunks = _Chunks(model, int(time.time()))
-            writer.write(_http_chunk(chunks.first()))
+            head = _head(model)
+            writer.write(_http_chunk(_first(head)))
             for written in range(n):
                 await asyncio.sleep(every)
                 if eof.done():  # the client went away: stop, as a real endpoint would
                     _record_end(tag, "disconnected", started_ns, eof.result(), written)
                     return False
-                writer.write(_http_chunk(chunks.chunk({"content": str(time.time_ns())})))
-            writer.write(_http_chunk(chunks.last()))
+                writer.write(_http_chunk(_content(head, str(time.time_ns()))))
+            writer.write(_http_chunk(_last(head)))
         finally:
             eof.cancel()
             await asyncio.wait({eof})  # its read must be off the reader before the next request
@@ -250,7 +242,9 @@ async def serve(host: str, port: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.fake_llm", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
     args = parser.parse_args(argv)

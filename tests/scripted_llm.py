@@ -45,6 +45,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.fakes import openai_stream
+
 __all__ = ["Cut", "Fail", "Hang", "Reply", "ScriptedLLM", "Text", "ToolCalls"]
 
 #: Upper bound for how long a :class:`Hang` reply waits for ``release()``/``stop()``.
@@ -182,13 +184,6 @@ def _error_body(message: str, status: int) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": None, "code": None}}
 
 
-def _sse(obj: dict[str, Any]) -> bytes:
-    return b"data: " + orjson.dumps(obj) + b"\n\n"
-
-
-_SSE_DONE = b"data: [DONE]\n\n"
-
-
 def _split_args(arguments: str) -> list[str]:
     """Split a JSON arguments string into 2–3 non-empty pieces (1 if it is a single char)."""
     pieces = 3 if len(arguments) >= 3 else max(len(arguments), 1)
@@ -197,64 +192,32 @@ def _split_args(arguments: str) -> list[str]:
 
 
 class _Completion:
-    """Builds chunk / completion payloads for one request."""
+    """Builds chunk / completion payloads for one request (shape: tests/fakes/openai_stream.py)."""
 
     _ids = itertools.count(1)
 
     def __init__(self, body: dict[str, Any]) -> None:
-        self.id = f"chatcmpl-scripted-{next(self._ids)}"
-        self.created = int(time.time())
-        self.model = str(body.get("model") or "scripted-model")
+        model = str(body.get("model") or "scripted-model")
+        self.head = openai_stream.Head(
+            f"chatcmpl-scripted-{next(self._ids)}", int(time.time()), model
+        )
         options = body.get("stream_options")
         self.include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
         self.prompt_tokens = len(body.get("messages") or [])
         self.completion_tokens = 0
 
-    def _usage(self) -> dict[str, int]:
-        return {
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.prompt_tokens + self.completion_tokens,
-        }
-
-    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+    def emit(self, payload: dict[str, Any]) -> bytes:
+        """One SSE event; every chunk with a choice counts as a completion token."""
         self.completion_tokens += 1
-        return _sse(
-            {
-                "id": self.id,
-                "object": "chat.completion.chunk",
-                "created": self.created,
-                "model": self.model,
-                "system_fingerprint": None,
-                "choices": [
-                    {
-                        "index": 0,
-                        "delta": delta,
-                        "logprobs": None,
-                        "finish_reason": finish_reason,
-                    }
-                ],
-            }
-        )
+        return openai_stream.sse(payload)
 
     def end(self, finish_reason: str) -> list[bytes]:
         """Final chunk, optional usage chunk and ``[DONE]``."""
-        out = [self.chunk({}, finish_reason)]
+        out = [self.emit(openai_stream.finish_chunk(self.head, finish_reason))]
         if self.include_usage:
-            out.append(
-                _sse(
-                    {
-                        "id": self.id,
-                        "object": "chat.completion.chunk",
-                        "created": self.created,
-                        "model": self.model,
-                        "system_fingerprint": None,
-                        "choices": [],
-                        "usage": self._usage(),
-                    }
-                )
-            )
-        out.append(_SSE_DONE)
+            usage = openai_stream.usage_chunk(self.head, self.prompt_tokens, self.completion_tokens)
+            out.append(openai_stream.sse(usage))
+        out.append(openai_stream.DONE)
         return out
 
     def completion(
@@ -268,10 +231,10 @@ class _Completion:
             message["tool_calls"] = tool_calls
         self.completion_tokens = max(1, len(content or "") // 4) + len(tool_calls or [])
         return {
-            "id": self.id,
+            "id": self.head.id,
             "object": "chat.completion",
-            "created": self.created,
-            "model": self.model,
+            "created": self.head.created,
+            "model": self.head.model,
             "system_fingerprint": None,
             "choices": [
                 {
@@ -281,7 +244,7 @@ class _Completion:
                     "finish_reason": finish_reason,
                 }
             ],
-            "usage": self._usage(),
+            "usage": openai_stream.usage(self.prompt_tokens, self.completion_tokens),
         }
 
 
@@ -472,32 +435,25 @@ class ScriptedLLM:
     async def _stream(
         self, reply: Text | ToolCalls | Cut | Hang, comp: _Completion, generation: int
     ) -> AsyncIterator[bytes]:
+        head = comp.head
         if isinstance(reply, ToolCalls):
             has_text = bool(reply.text_chunks)
-            yield comp.chunk({"role": "assistant", "content": "" if has_text else None})
+            yield comp.emit(openai_stream.role_chunk(head, "" if has_text else None))
             for piece in reply.text_chunks:
-                yield comp.chunk({"content": piece})
+                yield comp.emit(openai_stream.content_chunk(head, piece))
             for index, (call_id, name, arguments) in enumerate(reply.calls):
-                head = {
-                    "index": index,
-                    "id": call_id,
-                    "type": "function",
-                    "function": {"name": name, "arguments": ""},
-                }
-                yield comp.chunk({"tool_calls": [head]})
+                yield comp.emit(openai_stream.tool_call_start_chunk(head, index, call_id, name))
                 for part in _split_args(orjson.dumps(arguments).decode()):
-                    yield comp.chunk(
-                        {"tool_calls": [{"index": index, "function": {"arguments": part}}]}
-                    )
+                    yield comp.emit(openai_stream.tool_call_arguments_chunk(head, index, part))
             for item in comp.end("tool_calls"):
                 yield item
             return
 
-        yield comp.chunk({"role": "assistant", "content": ""})
+        yield comp.emit(openai_stream.role_chunk(head))
         for piece in reply.chunks:
             if isinstance(reply, Text) and reply.delay > 0:
                 await asyncio.sleep(reply.delay)
-            yield comp.chunk({"content": piece})
+            yield comp.emit(openai_stream.content_chunk(head, piece))
 
         if isinstance(reply, Cut):
             # Abort by raising: the exception escapes Starlette (the response has started, so
