@@ -18,6 +18,8 @@ class AgentSpec:
     instructions: str
     tools: tuple[str, ...]
     write_policy: WritePolicy
+    # Hands each new request to a specialist before answering (routing is a handoff).
+    routes_requests: bool = False
 
 
 ORCHESTRATOR = AgentSpec(
@@ -27,6 +29,7 @@ ORCHESTRATOR = AgentSpec(
     "route the task to the specialist best suited to it. You read files but never change them.",
     READ_TOOLS + ("switch_mode",),
     WritePolicy.READ_ONLY,
+    routes_requests=True,
 )
 CODER = AgentSpec(
     "coder",

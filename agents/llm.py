@@ -31,7 +31,9 @@ class LLMError(Exception):
     """The model could not be reached or its stream broke; the message is safe to show."""
 
 
-class ChatModel:
+class OpenAIChatModel:
+    """`agents.ports.ChatModel` over any OpenAI-compatible HTTP endpoint."""
+
     def __init__(self, client: openai.AsyncOpenAI, model: str) -> None:
         self._client = client
         self._model = model

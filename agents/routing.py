@@ -22,7 +22,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StringConstraints, ValidationError
 
 from agents.definitions import AGENTS
-from agents.llm import ChatModel, LLMError
+from agents.llm import LLMError
+from agents.ports import ChatModel
+from tools.validation import describe
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +121,7 @@ class Router:
         except LLMError as exc:
             log.warning("LLM routing failed, using keywords: %s", exc)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors()
-            )
+            problems = describe(exc, whole="arguments")
             log.warning("LLM routing answer invalid, using keywords: %s", problems)
         else:
             return RoutingDecision(choice.agent, choice.reason, "llm", choice.confidence)

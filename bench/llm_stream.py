@@ -1,5 +1,5 @@
 """Sections 0 and 1: the LLM server ceiling (raw bytes) and LLM stream parsing in this process
-(the openai SDK's typed stream against the hub's `ChatModel.stream`)."""
+(the openai SDK's typed stream against the hub's `OpenAIChatModel.stream`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import httpx2
 import openai
 
-from agents.llm import ChatModel
+from agents.llm import OpenAIChatModel
 from bench.clients import TURN_TIMEOUT
 from bench.measure import Report, Row, fmt_rate, median_run, ratio
 from bench.processes import MODEL, FakeLLM
@@ -52,8 +52,8 @@ async def parse_sdk(client: openai.AsyncOpenAI, n: int) -> float:
     return elapsed
 
 
-async def parse_chat_model(model: ChatModel, n: int) -> float:
-    """Seconds for the hub's ChatModel.stream to deliver n text deltas."""
+async def parse_chat_model(model: OpenAIChatModel, n: int) -> float:
+    """Seconds for the hub's OpenAIChatModel.stream to deliver n text deltas."""
     started = time.perf_counter()
     count = 0
     async for item in model.stream(bench_messages(f"n={n}")):
@@ -61,7 +61,7 @@ async def parse_chat_model(model: ChatModel, n: int) -> float:
             count += 1
     elapsed = time.perf_counter() - started
     if count != n:
-        raise RuntimeError(f"ChatModel.stream gave {count} deltas, expected {n}")
+        raise RuntimeError(f"OpenAIChatModel.stream gave {count} deltas, expected {n}")
     return elapsed
 
 
@@ -74,7 +74,7 @@ async def section_source(args: argparse.Namespace, fake: FakeLLM, report: Report
     with ScriptedLLM() as scripted:
         words = [f" w{i % 97}" for i in range(n)]
         client = openai.AsyncOpenAI(base_url=scripted.base_url, api_key="x", max_retries=0)
-        model = ChatModel(client, MODEL)
+        model = OpenAIChatModel(client, MODEL)
 
         async def scripted_raw() -> float:
             scripted.push(Text(words))
@@ -112,7 +112,7 @@ async def section_source(args: argparse.Namespace, fake: FakeLLM, report: Report
                 ratio(n / s_raw, n / f_raw),
             ),
             Row(
-                "ScriptedLLM, ChatModel.stream",
+                "ScriptedLLM, OpenAIChatModel.stream",
                 fmt_rate(n / s_parse),
                 "chunks/s",
                 note="server and parser share one GIL",
@@ -124,7 +124,7 @@ async def section_source(args: argparse.Namespace, fake: FakeLLM, report: Report
 async def section_parse(args: argparse.Namespace, fake: FakeLLM, report: Report) -> float:
     n = args.chunks
     client = openai.AsyncOpenAI(base_url=fake.base_url, api_key="x", max_retries=0)
-    model = ChatModel(client, MODEL)
+    model = OpenAIChatModel(client, MODEL)
     await parse_sdk(client, 100)  # warm-up: connection, lazy imports
     await parse_chat_model(model, 100)
     sdk_runs: list[float] = []
@@ -141,7 +141,12 @@ async def section_parse(args: argparse.Namespace, fake: FakeLLM, report: Report)
         f"median of {args.repeat}",
         [
             Row("baseline: openai SDK typed stream", fmt_rate(sdk), "chunks/s", "1.00x"),
-            Row("hub: ChatModel.stream (raw + orjson)", fmt_rate(hub), "chunks/s", ratio(hub, sdk)),
+            Row(
+                "hub: OpenAIChatModel.stream (raw + orjson)",
+                fmt_rate(hub),
+                "chunks/s",
+                ratio(hub, sdk),
+            ),
         ],
     )
     return hub

@@ -2,37 +2,12 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
 
-
-class MessageStatus(StrEnum):
-    COMPLETE = "complete"
-    INTERRUPTED = "interrupted"  # the LLM stream failed part-way
-    CANCELLED = "cancelled"  # a client cancelled the run part-way
-
-
-class ToolCallStatus(StrEnum):
-    PENDING = "pending"  # waiting for approval, or not started yet
-    DISPATCHED = "dispatched"  # sent to the IDE, waiting for its tool_result
-    DONE = "done"
-    FAILED = "failed"
-    REFUSED = "refused"  # the agent may not make this call
-    REJECTED = "rejected"  # a human said no
-    EXPIRED = "expired"  # nobody answered in time
-    CANCELLED = "cancelled"
-
-
-class ApprovalStatus(StrEnum):
-    PENDING = "pending"
-    APPROVED = "approved"
-    EDITED = "edited"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
-    CANCELLED = "cancelled"
+from db.records import ApprovalStatus, MessageStatus, ToolCallStatus
 
 
 class ChatSession(Model):
@@ -98,6 +73,7 @@ class Approval(Model):
     modified_arguments: fields.Field[dict[str, Any] | None] = fields.JSONField(null=True)
     feedback = fields.TextField(null=True)
     decided_by = fields.CharField(max_length=128, null=True)
+    decider_role = fields.CharField(max_length=16, null=True)
     decided_at = fields.DatetimeField(null=True)
     expires_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -1,4 +1,5 @@
-"""Queries on sessions and history, shared by every transport. Plain async functions."""
+"""The database behind every session: `Store` implements the turn core's `HistoryStore` (and
+what the REST endpoints read) on Tortoise ORM, for SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
@@ -10,16 +11,19 @@ import orjson
 from tortoise import Tortoise
 from tortoise.migrations.api import migrate
 
+from db import rows
 from db.config import ensure_sqlite_directory, tortoise_config
-from db.models import (
-    AllowRule,
-    Approval,
-    ApprovalAudit,
+from db.models import AllowRule, Approval, ApprovalAudit, ChatSession, Message, ToolCallRecord
+from db.records import (
+    OPEN_CALL_STATUSES,
     ApprovalStatus,
-    ChatSession,
-    Message,
     MessageStatus,
-    ToolCallRecord,
+    StoredApproval,
+    StoredCall,
+    StoredDecision,
+    StoredMessage,
+    StoredRule,
+    StoredSession,
     ToolCallStatus,
 )
 
@@ -31,233 +35,222 @@ async def apply_migrations(database_url: str) -> None:
     await Tortoise.close_connections()
 
 
-async def database_reachable() -> bool:
-    try:
-        await ChatSession.filter(id="").exists()
-    except Exception:
-        return False
-    return True
+def _json(value: Any) -> str:
+    # Tortoise's JSONField takes a str as already-encoded JSON, so every value is encoded first.
+    return orjson.dumps(value).decode()
 
 
-async def get_or_create_session(session_id: str, default_agent: str) -> ChatSession:
-    session, _ = await ChatSession.get_or_create(
-        id=session_id, defaults={"current_agent": default_agent}
-    )
-    return session
+class Store:
+    """Plain async queries; every method returns `db.records` types, never ORM rows."""
 
+    async def database_reachable(self) -> bool:
+        try:
+            await ChatSession.filter(id="").exists()
+        except Exception:
+            return False
+        return True
 
-async def get_session(session_id: str) -> ChatSession | None:
-    return await ChatSession.get_or_none(id=session_id)
+    # --- sessions ---------------------------------------------------------------------------
 
+    async def get_or_create_session(self, session_id: str, default_agent: str) -> StoredSession:
+        row, _ = await ChatSession.get_or_create(
+            id=session_id, defaults={"current_agent": default_agent}
+        )
+        return rows.session(row)
 
-async def list_sessions(
-    limit: int, before: datetime | None = None, search: str | None = None
-) -> list[ChatSession]:
-    """Newest first; pass the last `created_at` seen as `before` for the next page; `search`
-    keeps the sessions whose id contains it (any case)."""
-    query = ChatSession.all()
-    if search:
-        query = query.filter(id__icontains=search)
-    if before is not None:
-        query = query.filter(created_at__lt=before)
-    return await query.order_by("-created_at", "-id").limit(limit)
+    async def get_session(self, session_id: str) -> StoredSession | None:
+        row = await ChatSession.get_or_none(id=session_id)
+        return rows.session(row) if row is not None else None
 
+    async def list_sessions(
+        self, limit: int, before: datetime | None = None, search: str | None = None
+    ) -> list[StoredSession]:
+        """Newest first; pass the last `created_at` seen as `before` for the next page;
+        `search` keeps the sessions whose id contains it (any case)."""
+        query = ChatSession.all()
+        if search:
+            query = query.filter(id__icontains=search)
+        if before is not None:
+            query = query.filter(created_at__lt=before)
+        return [rows.session(r) for r in await query.order_by("-created_at", "-id").limit(limit)]
 
-async def mark_running(session_id: str, running: bool) -> None:
-    await ChatSession.filter(id=session_id).update(
-        running_since=datetime.now(UTC) if running else None
-    )
+    async def set_current_agent(self, session_id: str, agent: str) -> None:
+        await ChatSession.filter(id=session_id).update(current_agent=agent)
 
+    async def mark_running(self, session_id: str, running: bool) -> None:
+        await ChatSession.filter(id=session_id).update(
+            running_since=datetime.now(UTC) if running else None
+        )
 
-async def running_sessions() -> list[str]:
-    """Sessions whose run had started and not ended, as the database says."""
-    return [s.id for s in await ChatSession.filter(running_since__isnull=False)]
+    async def running_sessions(self) -> list[str]:
+        """Sessions whose run had started and not ended, as the database says."""
+        return [s.id for s in await ChatSession.filter(running_since__isnull=False)]
 
+    async def mark_interrupted(self, session_ids: list[str], note: str) -> None:
+        """Close runs a crash interrupted, with a note in their history."""
+        for session_id in session_ids:
+            await self.add_message(session_id, "system", note, status=MessageStatus.INTERRUPTED)
+        await ChatSession.filter(id__in=session_ids).update(running_since=None)
 
-async def mark_interrupted(session_ids: list[str], note: str) -> None:
-    """Close runs a crash interrupted, with a note in their history."""
-    for session_id in session_ids:
-        await add_message(session_id, "system", note, status=MessageStatus.INTERRUPTED)
-    await ChatSession.filter(id__in=session_ids).update(running_since=None)
+    # --- messages ---------------------------------------------------------------------------
 
+    async def add_message(
+        self,
+        session_id: str,
+        role: str,
+        content: str,
+        *,
+        agent: str | None = None,
+        status: MessageStatus = MessageStatus.COMPLETE,
+        tool_calls: Sequence[dict[str, Any]] | None = None,
+        tool_call_id: str | None = None,
+    ) -> StoredMessage:
+        row = await Message.create(
+            session_id=session_id,
+            role=role,
+            content=content,
+            agent=agent,
+            status=status,
+            tool_calls=list(tool_calls) if tool_calls else None,
+            tool_call_id=tool_call_id,
+        )
+        return rows.message(row)
 
-async def set_current_agent(session_id: str, agent: str) -> None:
-    await ChatSession.filter(id=session_id).update(current_agent=agent)
+    async def history(
+        self, session_id: str, limit: int, before: int | None = None
+    ) -> list[StoredMessage]:
+        """The `limit` messages before message id `before` (or the latest), oldest first."""
+        query = Message.filter(session_id=session_id)
+        if before is not None:
+            query = query.filter(id__lt=before)
+        newest_first = await query.order_by("-id").limit(limit)
+        return [rows.message(m) for m in reversed(newest_first)]
 
+    # --- tool calls -------------------------------------------------------------------------
 
-async def add_message(
-    session_id: str,
-    role: str,
-    content: str,
-    *,
-    agent: str | None = None,
-    status: MessageStatus = MessageStatus.COMPLETE,
-    tool_calls: Sequence[dict[str, Any]] | None = None,
-    tool_call_id: str | None = None,
-) -> Message:
-    return await Message.create(
-        session_id=session_id,
-        role=role,
-        content=content,
-        agent=agent,
-        status=status,
-        tool_calls=list(tool_calls) if tool_calls else None,
-        tool_call_id=tool_call_id,
-    )
+    async def create_tool_call(
+        self, call_id: str, session_id: str, agent: str, tool_name: str, arguments: dict[str, Any]
+    ) -> StoredCall:
+        row = await ToolCallRecord.create(
+            id=call_id, session_id=session_id, agent=agent, tool_name=tool_name, arguments=arguments
+        )
+        return rows.call(row)
 
+    async def get_tool_call(self, call_id: str) -> StoredCall | None:
+        row = await ToolCallRecord.get_or_none(id=call_id)
+        return rows.call(row) if row is not None else None
 
-async def history(session_id: str, limit: int, before: int | None = None) -> list[Message]:
-    """The `limit` messages before message id `before` (or the latest), oldest first."""
-    query = Message.filter(session_id=session_id)
-    if before is not None:
-        query = query.filter(id__lt=before)
-    newest_first = await query.order_by("-id").limit(limit)
-    return newest_first[::-1]
+    async def dispatch_tool_call(
+        self, call_id: str, arguments: dict[str, Any], deadline: datetime | None
+    ) -> bool:
+        """Mark a pending call as sent to the IDE with the arguments that run; False if it is
+        no longer pending (its result arrived first)."""
+        updated = await ToolCallRecord.filter(id=call_id, status=ToolCallStatus.PENDING).update(
+            status=ToolCallStatus.DISPATCHED, deadline=deadline, arguments=_json(arguments)
+        )
+        return updated > 0
 
+    async def finish_tool_call(
+        self,
+        call_id: str,
+        status: ToolCallStatus,
+        result: Any,
+        error: str | None,
+        *,
+        only_from: tuple[ToolCallStatus, ...] | None = None,
+    ) -> bool:
+        """Record how a call ended; with `only_from`, only if it is still in one of those
+        states (a late or duplicate result cannot overwrite an outcome). True if recorded."""
+        query = ToolCallRecord.filter(id=call_id)
+        if only_from is not None:
+            query = query.filter(status__in=only_from)
+        updated = await query.update(
+            status=status, result=_json(result), error=error, finished_at=datetime.now(UTC)
+        )
+        return updated > 0
 
-async def pending_approvals(session_id: str) -> list[Approval]:
-    return (
-        await Approval.filter(session_id=session_id, status=ApprovalStatus.PENDING)
-        .prefetch_related("call")
-        .order_by("id")
-    )
+    async def open_tool_calls(self, session_id: str) -> list[StoredCall]:
+        """Calls still waiting for a decision, an IDE result or a user's answer."""
+        query = ToolCallRecord.filter(session_id=session_id, status__in=OPEN_CALL_STATUSES)
+        return [rows.call(r) for r in await query.order_by("created_at")]
 
+    async def last_full_read(self, session_id: str, path: str) -> str | None:
+        """The content of `path` as the session's last whole-file read_file returned it."""
+        reads = await ToolCallRecord.filter(
+            session_id=session_id, tool_name="read_file", status=ToolCallStatus.DONE
+        ).order_by("-created_at")
+        for read in reads:
+            args = read.arguments
+            whole = args.get("start_line") is None and args.get("end_line") is None
+            if args.get("path") == path and whole and isinstance(read.result, str):
+                return read.result
+        return None
 
-async def create_tool_call(
-    call_id: str,
-    session_id: str,
-    agent: str,
-    tool_name: str,
-    arguments: dict[str, Any],
-    status: ToolCallStatus = ToolCallStatus.PENDING,
-) -> ToolCallRecord:
-    return await ToolCallRecord.create(
-        id=call_id,
-        session_id=session_id,
-        agent=agent,
-        tool_name=tool_name,
-        arguments=arguments,
-        status=status,
-    )
+    # --- approvals --------------------------------------------------------------------------
 
+    async def open_approval(
+        self, call_id: str, session_id: str, expires_at: datetime | None
+    ) -> None:
+        await Approval.create(call_id=call_id, session_id=session_id, expires_at=expires_at)
 
-async def get_tool_call(call_id: str) -> ToolCallRecord | None:
-    return await ToolCallRecord.get_or_none(id=call_id)
+    async def get_approval(self, call_id: str) -> StoredApproval | None:
+        row = await Approval.get_or_none(call_id=call_id).prefetch_related("call")
+        return rows.approval(row) if row is not None else None
 
+    async def pending_approvals(self, session_id: str) -> list[StoredApproval]:
+        query = Approval.filter(session_id=session_id, status=ApprovalStatus.PENDING)
+        return [rows.approval(a) for a in await query.prefetch_related("call").order_by("id")]
 
-async def dispatch_tool_call(
-    call_id: str, arguments: dict[str, Any], deadline: datetime | None
-) -> bool:
-    """Mark a pending call as sent to the IDE with the arguments that run; False if it is no
-    longer pending (its result arrived first)."""
-    updated = await ToolCallRecord.filter(id=call_id, status=ToolCallStatus.PENDING).update(
-        status=ToolCallStatus.DISPATCHED,
-        deadline=deadline,
-        arguments=orjson.dumps(arguments).decode(),
-    )
-    return updated > 0
+    async def decide_approval(
+        self,
+        call_id: str,
+        status: ApprovalStatus,
+        decided_by: str,
+        decider_role: str,
+        modified_arguments: dict[str, Any] | None = None,
+        feedback: str | None = None,
+    ) -> bool:
+        """Record a decision if none was recorded yet (the first one wins); every attempt is
+        audited. True if this decision was the one recorded."""
+        approval = await Approval.get(call_id=call_id)
+        modified = None if modified_arguments is None else _json(modified_arguments)
+        updated = await Approval.filter(id=approval.id, status=ApprovalStatus.PENDING).update(
+            status=status,
+            decided_by=decided_by,
+            decider_role=decider_role,
+            decided_at=datetime.now(UTC),
+            modified_arguments=modified,
+            feedback=feedback,
+        )
+        await ApprovalAudit.create(
+            approval_id=approval.id,
+            decision=status.value,
+            decided_by=decided_by,
+            accepted=updated > 0,
+            modified_arguments=modified,
+            feedback=feedback,
+        )
+        return updated > 0
 
+    async def approval_audit(self, call_id: str) -> list[StoredDecision]:
+        audit = await ApprovalAudit.filter(approval__call_id=call_id).order_by("id")
+        return [rows.decision(a) for a in audit]
 
-async def finish_tool_call(
-    call_id: str,
-    status: ToolCallStatus,
-    result: Any,
-    error: str | None,
-    *,
-    only_from: tuple[ToolCallStatus, ...] | None = None,
-) -> bool:
-    """Record how a call ended; with `only_from`, only if it is still in one of those states
-    (so a late or duplicate result cannot overwrite an outcome). True if it was recorded."""
-    query = ToolCallRecord.filter(id=call_id)
-    if only_from is not None:
-        query = query.filter(status__in=only_from)
-    # Tortoise's JSONField takes a str as already-encoded JSON, so encode every value first.
-    updated = await query.update(
-        status=status,
-        result=orjson.dumps(result).decode(),
-        error=error,
-        finished_at=datetime.now(UTC),
-    )
-    return updated > 0
+    # --- "always allow" rules ---------------------------------------------------------------
 
+    async def allow_rules(self, session_id: str, tool_name: str | None = None) -> list[StoredRule]:
+        query = AllowRule.filter(session_id=session_id)
+        if tool_name is not None:
+            query = query.filter(tool_name=tool_name)
+        return [rows.rule(r) for r in await query.order_by("id")]
 
-async def open_tool_calls(session_id: str) -> list[ToolCallRecord]:
-    """Calls still waiting for a decision, an IDE result or a user's answer."""
-    return await ToolCallRecord.filter(
-        session_id=session_id,
-        status__in=(ToolCallStatus.PENDING, ToolCallStatus.DISPATCHED),
-    ).order_by("created_at")
+    async def add_allow_rule(
+        self, session_id: str, tool_name: str, pattern: str, created_by: str
+    ) -> StoredRule:
+        row = await AllowRule.create(
+            session_id=session_id, tool_name=tool_name, pattern=pattern, created_by=created_by
+        )
+        return rows.rule(row)
 
-
-async def open_approval(call_id: str, session_id: str, expires_at: datetime | None) -> Approval:
-    return await Approval.create(call_id=call_id, session_id=session_id, expires_at=expires_at)
-
-
-async def get_approval(call_id: str) -> Approval | None:
-    return await Approval.get_or_none(call_id=call_id).prefetch_related("call")
-
-
-async def decide_approval(
-    call_id: str,
-    status: ApprovalStatus,
-    decided_by: str,
-    modified_arguments: dict[str, Any] | None = None,
-    feedback: str | None = None,
-) -> bool:
-    """Record a decision if none was recorded yet (the first one wins); every attempt is
-    audited. True if this decision was the one recorded."""
-    approval = await Approval.get(call_id=call_id)
-    # Encoded here: Tortoise's JSONField takes a str as already-encoded JSON.
-    modified = None if modified_arguments is None else orjson.dumps(modified_arguments).decode()
-    updated = await Approval.filter(id=approval.id, status=ApprovalStatus.PENDING).update(
-        status=status,
-        decided_by=decided_by,
-        decided_at=datetime.now(UTC),
-        modified_arguments=modified,
-        feedback=feedback,
-    )
-    await ApprovalAudit.create(
-        approval_id=approval.id,
-        decision=status.value,
-        decided_by=decided_by,
-        accepted=updated > 0,
-        modified_arguments=modified,
-        feedback=feedback,
-    )
-    return updated > 0
-
-
-async def approval_audit(call_id: str) -> list[ApprovalAudit]:
-    return await ApprovalAudit.filter(approval__call_id=call_id).order_by("id")
-
-
-async def allow_rules(session_id: str, tool_name: str | None = None) -> list[AllowRule]:
-    query = AllowRule.filter(session_id=session_id)
-    if tool_name is not None:
-        query = query.filter(tool_name=tool_name)
-    return await query.order_by("id")
-
-
-async def add_allow_rule(
-    session_id: str, tool_name: str, pattern: str, created_by: str
-) -> AllowRule:
-    return await AllowRule.create(
-        session_id=session_id, tool_name=tool_name, pattern=pattern, created_by=created_by
-    )
-
-
-async def delete_allow_rule(session_id: str, rule_id: int) -> bool:
-    return await AllowRule.filter(session_id=session_id, id=rule_id).delete() > 0
-
-
-async def last_full_read(session_id: str, path: str) -> str | None:
-    """The content of `path` as the session's last whole-file read_file returned it."""
-    reads = await ToolCallRecord.filter(
-        session_id=session_id, tool_name="read_file", status=ToolCallStatus.DONE
-    ).order_by("-created_at")
-    for read in reads:
-        args = read.arguments
-        whole = args.get("start_line") is None and args.get("end_line") is None
-        if args.get("path") == path and whole and isinstance(read.result, str):
-            return read.result
-    return None
+    async def delete_allow_rule(self, session_id: str, rule_id: int) -> bool:
+        return await AllowRule.filter(session_id=session_id, id=rule_id).delete() > 0

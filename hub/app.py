@@ -16,16 +16,16 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from tortoise.contrib.starlette import RegisterTortoise
 
-from agents.dispatch import ToolDispatcher
-from agents.engine import TurnEngine
-from agents.llm import ChatModel
+from agents.llm import OpenAIChatModel
 from agents.routing import Router
+from agents.run.engine import TurnEngine
+from agents.run.tools import ToolRunner
 from db.config import tortoise_config
-from db.store import apply_migrations, mark_interrupted, running_sessions
+from db.store import Store, apply_migrations
 from hub import approvals_api, errors, rest, sse, ws
 from hub.auth import InternalAuth, TicketBook
-from hub.bus import RedisBus
-from hub.cluster import Cluster
+from hub.cluster.bus import RedisBus
+from hub.cluster.owner import Cluster
 from hub.config import Settings
 from hub.fanout import Retention
 from hub.registry import SessionRegistry
@@ -52,33 +52,33 @@ def create_app(settings: Settings) -> Starlette:
             timeout=settings.llm_timeout_seconds,
             max_retries=settings.llm_max_retries,
         )
-        model = ChatModel(llm, settings.llm_model)
+        model = OpenAIChatModel(llm, settings.llm_model)
         workspace = None
         if settings.workspace_root is not None:
             workspace = WorkspaceExecutor(settings.workspace_root)
-        dispatcher = ToolDispatcher(
-            settings.approval_policy, settings.tool_timeout_seconds, workspace
-        )
+        tools = ToolRunner(settings.approval_policy, settings.tool_timeout_seconds, workspace)
         engine = TurnEngine(
             model,
             Router(model, settings.routing_timeout_seconds),
-            dispatcher,
+            tools,
             max_steps=settings.max_model_calls,
         )
+        store = Store()
         retention = Retention(
             settings.resume_frames, settings.resume_seconds, settings.resume_max_frames
         )
         cluster = await _join_cluster(settings)
         registry = SessionRegistry(
             engine,
+            store,
             settings.approval_warning_seconds,
             retention,
             settings.max_messages_per_second,
             cluster,
         )
-        app.state.hub = HubState(settings, registry, tickets)
+        app.state.hub = HubState(settings, store, registry, tickets)
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
-            await _close_interrupted_runs(cluster)
+            await _close_interrupted_runs(store, cluster)
             serving = asyncio.create_task(cluster.serve(registry)) if cluster else None
             log.info("agent hub %s ready, LLM at %s", settings.version, settings.llm_proxy_url)
             try:
@@ -119,15 +119,15 @@ async def _join_cluster(settings: Settings) -> Cluster | None:
     return Cluster(bus)
 
 
-async def _close_interrupted_runs(cluster: Cluster | None) -> None:
+async def _close_interrupted_runs(store: Store, cluster: Cluster | None) -> None:
     """Runs still marked running died with their process; in a cluster, only those whose
     owner's lease has lapsed (another process may be running the rest right now)."""
     interrupted = []
-    for session_id in await running_sessions():
+    for session_id in await store.running_sessions():
         if cluster is None or await cluster.bus.claim(session_id) == cluster.bus.instance_id:
             interrupted.append(session_id)
             log.warning("session %s: its run was interrupted by a stop of the hub", session_id)
-    await mark_interrupted(interrupted, INTERRUPTED_NOTE)
+    await store.mark_interrupted(interrupted, INTERRUPTED_NOTE)
     if cluster is not None:
         for session_id in interrupted:
             await cluster.bus.release(session_id)

@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from db import store
-from db.models import AllowRule
+from db.records import StoredRule
 from hub import protocol
-from hub.answers import SessionError
 from hub.errors import ApiError
-from hub.requests import existing_session, read_model, session_error
+from hub.requests import existing_session, read_json, read_model, submit, validation_error
 from hub.state import hub_state
 from tools.registry import TOOLS
-
-
-class Decision(BaseModel):
-    """The original's approval body, plus the hub's "always allow" fields."""
-
-    decision: Literal["approve", "edit", "reject"]
-    modified_arguments: dict[str, Any] | None = None
-    feedback: str | None = None
-    always_allow: bool = False
-    allow_pattern: str | None = None
 
 
 class NewAllowRule(BaseModel):
@@ -37,19 +25,28 @@ class NewAllowRule(BaseModel):
 async def decide_approval(request: Request) -> Response:
     """Answer a pending approval from outside the socket (first decision wins)."""
     session = await existing_session(request)
-    body = await read_model(request, Decision)
-    frame = protocol.HitlDecision(call_id=request.path_params["call_id"], **body.model_dump())
-    live = await hub_state(request).registry.open(session.id)
+    frame = await _decision(request)
+    outcome = await submit(request, session.id, frame)
+    return JSONResponse(
+        {"call_id": frame.call_id, "decision": frame.decision, "run_id": outcome.run_id}
+    )
+
+
+async def _decision(request: Request) -> protocol.HitlDecision:
+    """The body is the `hitl_decision` frame without its `type` and `call_id` (the path's)."""
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise ApiError(422, "body must be a JSON object", "invalid_request")
+    fields = body | {"type": "hitl_decision", "call_id": request.path_params["call_id"]}
     try:
-        run_id = await live.act(frame, "rest")
-    except SessionError as exc:
-        raise session_error(exc) from None
-    return JSONResponse({"call_id": frame.call_id, "decision": frame.decision, "run_id": run_id})
+        return protocol.HitlDecision.model_validate(fields)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
 
 
 async def approval_history(request: Request) -> Response:
     await existing_session(request)
-    audit = await store.approval_audit(request.path_params["call_id"])
+    audit = await hub_state(request).store.approval_audit(request.path_params["call_id"])
     return JSONResponse(
         {
             "call_id": request.path_params["call_id"],
@@ -68,7 +65,7 @@ async def approval_history(request: Request) -> Response:
     )
 
 
-def rule_json(rule: AllowRule) -> dict[str, Any]:
+def rule_json(rule: StoredRule) -> dict[str, Any]:
     return {
         "id": rule.id,
         "tool_name": rule.tool_name,
@@ -80,7 +77,7 @@ def rule_json(rule: AllowRule) -> dict[str, Any]:
 
 async def list_allow_rules(request: Request) -> Response:
     session = await existing_session(request)
-    rules = await store.allow_rules(session.id)
+    rules = await hub_state(request).store.allow_rules(session.id)
     return JSONResponse({"session_id": session.id, "rules": [rule_json(r) for r in rules]})
 
 
@@ -89,14 +86,16 @@ async def add_allow_rule(request: Request) -> Response:
     body = await read_model(request, NewAllowRule)
     if body.tool_name not in TOOLS:
         raise ApiError(422, f"unknown tool {body.tool_name!r}", "invalid_request")
-    rule = await store.add_allow_rule(session.id, body.tool_name, body.pattern, "rest")
+    rule = await hub_state(request).store.add_allow_rule(
+        session.id, body.tool_name, body.pattern, "rest"
+    )
     return JSONResponse(rule_json(rule), status_code=201)
 
 
 async def delete_allow_rule(request: Request) -> Response:
     session = await existing_session(request)
     rule_id = request.path_params["rule_id"]
-    if not await store.delete_allow_rule(session.id, rule_id):
+    if not await hub_state(request).store.delete_allow_rule(session.id, rule_id):
         raise ApiError(404, f"no allow rule {rule_id} in session {session.id!r}")
     return Response(status_code=204)
 

@@ -9,6 +9,7 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tools.approval import ToolPolicy, default_policies
+from tools.validation import problems
 
 ENV_PREFIX = "AGENT_RUNTIME__"
 
@@ -127,8 +128,8 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            field = str(err["loc"][0]) if err["loc"] else "?"
-            lines.append(f"{ENV_PREFIX}{field.upper()}: {err['msg']}")
+        lines = [
+            f"{ENV_PREFIX}{where.split('.')[0].upper()}: {what}"
+            for where, what in problems(exc, whole="?")
+        ]
         raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None

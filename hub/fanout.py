@@ -14,15 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import orjson
-
+from hub import codec
 from hub import protocol as p
-
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    data: dict[str, Any]
-    text: str  # the JSON sent on the wire, encoded once for all subscribers
+from hub.codec import Frame
 
 
 class Subscriber(Protocol):
@@ -32,14 +26,6 @@ class Subscriber(Protocol):
 
     def deliver(self, frame: Frame) -> None:
         """Take a frame without blocking; the subscriber owns its buffering."""
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def _encode(data: dict[str, Any]) -> Frame:
-    return Frame(data, orjson.dumps(data).decode())
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,16 +39,19 @@ class Retention:
 
 
 class FrameStream:
-    def __init__(self, session_id: str, retention: Retention | None = None) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        retention: Retention | None = None,
+        subscribers: set[Subscriber] | None = None,
+    ) -> None:
         self.session_id = session_id
         # A new stream (a new process, or the session reopened) restarts `seq`; a client must
         # present the epoch it saw with its last seq, or it is told to resync.
         self.epoch = uuid.uuid4().hex[:12]
         self.seq = 0
-        self.subscribers: set[Subscriber] = set()
-        # Clients attached through another hub process: they read broadcast frames from the
-        # bus, so only replies are delivered to them here.
-        self.remote: dict[str, Subscriber] = {}
+        # Every broadcast frame goes to these (clients on other processes read the bus).
+        self.subscribers = subscribers if subscribers is not None else set()
         # Called with every broadcast frame, e.g. to append it to the bus.
         self.export: Callable[[int, str], None] | None = None
         self._retention = retention or Retention()
@@ -78,31 +67,20 @@ class FrameStream:
         if last_seq < first - 1:
             return None
         missed = itertools.islice(self._kept, last_seq - first + 1, None)
-        return [Frame(orjson.loads(text), text) for _, text in missed]
+        return [codec.decode(text) for _, text in missed]
 
     def publish(self, model: type[p.HubFrameModel], **fields: Any) -> None:
         """Broadcast a typed frame under the next `seq`."""
         self.seq += 1
-        built = model(session_id=self.session_id, seq=self.seq, ts=_now_ms(), **fields)
-        self._fan_out(_encode(built.model_dump(mode="json")))
+        self._fan_out(codec.encode(model, self.session_id, self.seq, **fields))
 
     def reply(self, subscriber: Subscriber, model: type[p.HubFrameModel], **fields: Any) -> None:
         """Send a frame to one client; it repeats the current `seq` and is not broadcast."""
-        built = model(session_id=self.session_id, seq=self.seq, ts=_now_ms(), **fields)
-        subscriber.deliver(_encode(built.model_dump(mode="json")))
+        subscriber.deliver(codec.encode(model, self.session_id, self.seq, **fields))
 
     def token(self, text: str) -> None:
-        # The hot path: a plain dict in AssistantMessage's shape, no model per token.
         self.seq += 1
-        data = {
-            "type": "assistant_message",
-            "token": text,
-            "is_final": False,
-            "session_id": self.session_id,
-            "seq": self.seq,
-            "ts": _now_ms(),
-        }
-        self._fan_out(_encode(data))
+        self._fan_out(codec.token(self.session_id, self.seq, text))
 
     def _fan_out(self, frame: Frame) -> None:
         now = time.monotonic()

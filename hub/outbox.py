@@ -13,7 +13,7 @@ from collections import deque
 
 import orjson
 
-from hub.fanout import Frame
+from hub.codec import Frame
 
 
 def _is_token(frame: Frame) -> bool:

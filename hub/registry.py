@@ -1,48 +1,49 @@
-"""The live sessions of this process, opened from the database on first use."""
+"""The live sessions of this process, opened from the database on first use; in a cluster, a
+relay for sessions another process runs. Both are `SessionPort`s to the endpoints."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from agents.definitions import DEFAULT_AGENT
-from agents.engine import TurnEngine
-from db import store
+from agents.run.engine import TurnEngine
+from agents.vocab import ErrorCode
+from db.store import Store
+from hub.cluster.owner import Cluster
+from hub.cluster.relay import RelaySession
 from hub.fanout import Retention, Subscriber
-from hub.protocol import ClientFrame, ErrorCode
-from hub.session import LiveSession
-
-if TYPE_CHECKING:
-    from hub.cluster import Cluster
+from hub.session.clients import AttachRole, ResumePoint
+from hub.session.commands import Command, Outcome
+from hub.session.driver import LiveSession
 
 
 class SessionPort(Protocol):
-    """A session as the endpoints use it: run here (`LiveSession`) or elsewhere (relay)."""
+    """A session as the transports use it, run here (`LiveSession`) or elsewhere (relay)."""
 
     id: str
 
     @property
     def connections(self) -> int: ...
 
-    async def join(self, client: Subscriber, resume: tuple[str, int] | None) -> None: ...
-
-    def subscribe(self, listener: Subscriber) -> None: ...
+    async def attach(
+        self, client: Subscriber, role: AttachRole, resume: ResumePoint | None = None
+    ) -> None: ...
 
     def detach(self, client: Subscriber) -> None: ...
 
-    async def handle(self, frame: ClientFrame, origin: Subscriber) -> None: ...
+    async def submit(self, command: Command, origin: Subscriber | None = None) -> Outcome:
+        """The one entry point: never raises for what the command asked or how it failed."""
 
-    def reject(self, client: Subscriber, code: ErrorCode, message: str) -> None: ...
-
-    async def act(self, frame: ClientFrame, by: str) -> str | None: ...
-
-    async def cancel_turn(self) -> bool: ...
+    def reject(self, client: Subscriber, code: ErrorCode, message: str) -> None:
+        """Answer input that never became a command (it did not parse)."""
 
 
 class SessionRegistry:
     def __init__(
         self,
         engine: TurnEngine,
+        store: Store,
         approval_warning_seconds: float = 10.0,
         retention: Retention | None = None,
         frames_per_second: float = 20.0,
@@ -51,6 +52,7 @@ class SessionRegistry:
         self._cluster = cluster
         self._background: set[asyncio.Task[None]] = set()
         self._engine = engine
+        self._store = store
         self._approval_warning = approval_warning_seconds
         self._retention = retention or Retention()
         self._frames_per_second = frames_per_second
@@ -64,7 +66,7 @@ class SessionRegistry:
         if self._cluster is not None and session_id not in self._live:
             owner = await self._cluster.bus.claim(session_id)
             if owner != self._cluster.bus.instance_id:
-                return self._cluster.relay(session_id, owner)
+                return RelaySession(self._cluster, session_id, owner)
         return await self.open_owned(session_id)
 
     def owned(self) -> list[str]:
@@ -81,21 +83,26 @@ class SessionRegistry:
         async with self._opening:
             live = self._live.get(session_id)
             if live is None:
-                row = await store.get_or_create_session(session_id, DEFAULT_AGENT)
-                live = LiveSession(
-                    row.id,
-                    row.current_agent,
-                    self._engine,
-                    on_quiet=self._forget_later,
-                    approval_warning_seconds=self._approval_warning,
-                    retention=self._retention,
-                    frames_per_second=self._frames_per_second,
-                )
-                await live.restore()
-                if self._cluster is not None:
-                    self._cluster.own(live)
+                live = await self._load(session_id)
                 self._live[session_id] = live
             return live
+
+    async def _load(self, session_id: str) -> LiveSession:
+        row = await self._store.get_or_create_session(session_id, DEFAULT_AGENT)
+        live = LiveSession(
+            row.id,
+            row.current_agent,
+            self._engine,
+            self._store,
+            on_quiet=self._forget_later,
+            approval_warning_seconds=self._approval_warning,
+            retention=self._retention,
+            frames_per_second=self._frames_per_second,
+        )
+        await live.restore()
+        if self._cluster is not None:
+            self._cluster.own(live)
+        return live
 
     def _forget_later(self, live: LiveSession) -> None:
         """A quiet session is kept while its frames could still be resumed, then let go; it is

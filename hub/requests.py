@@ -8,11 +8,13 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
-from db import store
-from db.models import ChatSession
+from agents.vocab import ErrorCode
+from db.records import StoredSession
 from hub import protocol
-from hub.answers import SessionError
 from hub.errors import ApiError
+from hub.session.commands import REST, Accepted, Command, Refused
+from hub.state import hub_state
+from tools.validation import describe
 
 M = TypeVar("M", bound=BaseModel)
 MAX_PAGE = 200
@@ -26,12 +28,8 @@ async def read_json(request: Request) -> Any:
         raise ApiError(400, f"body is not valid JSON: {exc}", "invalid_json") from None
 
 
-def validation_error(exc: ValidationError) -> ApiError:
-    problems = "; ".join(
-        f"{'.'.join(str(x) for x in e['loc']) or 'body'}: {e['msg']}"
-        for e in exc.errors(include_url=False)
-    )
-    return ApiError(422, problems, "invalid_request")
+def validation_error(exc: ValidationError, skip: int = 0) -> ApiError:
+    return ApiError(422, describe(exc, whole="body", skip=skip), "invalid_request")
 
 
 def session_id_of(request: Request) -> str:
@@ -41,8 +39,8 @@ def session_id_of(request: Request) -> str:
     return session_id
 
 
-async def existing_session(request: Request) -> ChatSession:
-    session = await store.get_session(session_id_of(request))
+async def existing_session(request: Request) -> StoredSession:
+    session = await hub_state(request).store.get_session(session_id_of(request))
     if session is None:
         raise ApiError(404, f"no session {request.path_params['session_id']!r}")
     return session
@@ -55,16 +53,30 @@ def page_limit(request: Request) -> int:
     return int(raw)
 
 
-_SESSION_ERROR_STATUS = {
-    protocol.ErrorCode.UNKNOWN_CALL: 404,
-    protocol.ErrorCode.ALREADY_DECIDED: 409,
-    protocol.ErrorCode.INVALID_DECISION: 422,
-    protocol.ErrorCode.UNKNOWN_AGENT: 422,
+_REFUSAL_STATUS = {
+    ErrorCode.UNKNOWN_CALL: 404,
+    ErrorCode.ALREADY_DECIDED: 409,
+    ErrorCode.INVALID_DECISION: 422,
+    ErrorCode.UNKNOWN_AGENT: 422,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.SESSION_CLOSED: 503,
+    ErrorCode.INTERNAL_ERROR: 500,
 }
 
 
-def session_error(exc: SessionError) -> ApiError:
-    return ApiError(_SESSION_ERROR_STATUS.get(exc.code, 400), str(exc), exc.code.value)
+def refusal_error(refused: Refused) -> ApiError:
+    """A session's refusal as an HTTP error with a JSON body naming its code."""
+    status = _REFUSAL_STATUS.get(refused.code, 400)
+    return ApiError(status, refused.message, refused.code.value)
+
+
+async def submit(request: Request, session_id: str, frame: protocol.ClientFrame) -> Accepted:
+    """Submit a REST command to the session; a refusal is raised as its HTTP error."""
+    session = await hub_state(request).registry.open(session_id)
+    outcome = await session.submit(Command(frame=frame, sender=REST))
+    if isinstance(outcome, Refused):
+        raise refusal_error(outcome)
+    return outcome
 
 
 async def read_model(request: Request, model: type[M]) -> M:

@@ -12,10 +12,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from agents.definitions import AGENTS, DEFAULT_AGENT
-from db import store
-from db.models import ChatSession
+from db.records import StoredSession
 from hub import protocol
-from hub.answers import SessionError
 from hub.errors import ApiError
 from hub.history import message_json
 from hub.requests import (
@@ -23,7 +21,7 @@ from hub.requests import (
     page_limit,
     read_json,
     read_model,
-    session_error,
+    submit,
     validation_error,
 )
 from hub.state import hub_state
@@ -33,7 +31,7 @@ class CreateSession(BaseModel):
     session_id: str | None = Field(None, pattern=protocol.SESSION_ID_PATTERN)
 
 
-def session_json(session: ChatSession) -> dict[str, Any]:
+def session_json(session: StoredSession) -> dict[str, Any]:
     return {
         "session_id": session.id,
         "current_agent": session.current_agent,
@@ -43,7 +41,7 @@ def session_json(session: ChatSession) -> dict[str, Any]:
 
 
 async def health(request: Request) -> Response:
-    reachable = await store.database_reachable()
+    reachable = await hub_state(request).store.database_reachable()
     body = {
         "status": "ok" if reachable else "degraded",
         "version": hub_state(request).settings.version,
@@ -83,6 +81,7 @@ async def list_sessions(request: Request) -> Response:
             raise ApiError(400, "before must be an ISO 8601 timestamp") from None
         if before.tzinfo is None:
             before = before.replace(tzinfo=UTC)
+    store = hub_state(request).store
     sessions = await store.list_sessions(limit, before, request.query_params.get("q"))
     next_before = sessions[-1].created_at.isoformat() if len(sessions) == limit else None
     return JSONResponse(
@@ -97,6 +96,7 @@ async def create_session(request: Request) -> Response:
     except ValidationError as exc:
         raise validation_error(exc) from None
     session_id = wanted.session_id or uuid.uuid4().hex
+    store = hub_state(request).store
     if await store.get_session(session_id) is not None:
         raise ApiError(409, f"session {session_id!r} already exists", "session_exists")
     session = await store.get_or_create_session(session_id, DEFAULT_AGENT)
@@ -109,7 +109,7 @@ async def session_history(request: Request) -> Response:
     raw = request.query_params.get("before")
     if raw is not None and not raw.isdigit():
         raise ApiError(400, "before must be a message id")
-    messages = await store.history(session.id, limit, int(raw) if raw else None)
+    messages = await hub_state(request).store.history(session.id, limit, int(raw) if raw else None)
     next_before = messages[0].id if len(messages) == limit else None
     return JSONResponse(
         {
@@ -131,15 +131,15 @@ async def pending_approvals(request: Request) -> Response:
             "created_at": a.created_at.isoformat(),
             "expires_at": a.expires_at.isoformat() if a.expires_at else None,
         }
-        for a in await store.pending_approvals(session.id)
+        for a in await hub_state(request).store.pending_approvals(session.id)
     ]
     return JSONResponse({"session_id": session.id, "approvals": approvals})
 
 
 async def cancel_run(request: Request) -> Response:
     session = await existing_session(request)
-    cancelled = await (await hub_state(request).registry.open(session.id)).cancel_turn()
-    return JSONResponse({"session_id": session.id, "cancelled": cancelled})
+    outcome = await submit(request, session.id, protocol.Cancel())
+    return JSONResponse({"session_id": session.id, "cancelled": outcome.stopped})
 
 
 class NewAgent(BaseModel):
@@ -150,11 +150,9 @@ class NewAgent(BaseModel):
 async def switch_agent(request: Request) -> Response:
     session = await existing_session(request)
     body = await read_model(request, NewAgent)
-    live = await hub_state(request).registry.open(session.id)
-    try:
-        await live.act(protocol.SwitchAgent(agent_type=body.agent, reason=body.reason), "rest")
-    except SessionError as exc:
-        raise session_error(exc) from None
+    await submit(
+        request, session.id, protocol.SwitchAgent(agent_type=body.agent, reason=body.reason)
+    )
     return JSONResponse({"session_id": session.id, "agent": body.agent})
 
 

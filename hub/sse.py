@@ -18,10 +18,10 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from hub import protocol
-from hub.answers import SessionError
+from hub.codec import Frame
 from hub.errors import ApiError
-from hub.fanout import Frame
-from hub.requests import read_json, session_error, validation_error
+from hub.requests import read_json, refusal_error, validation_error
+from hub.session.commands import SSE, Command, Refused
 from hub.state import hub_state
 
 DONE = b"data: [DONE]\n\n"
@@ -128,12 +128,13 @@ async def message_stream(request: Request) -> Response:
     session_id, frame = parse_body(await read_json(request))
     session = await hub.registry.open(session_id)
     listener = RunListener()
-    session.subscribe(listener)  # before acting: a switch's frame is published while acting
-    try:
-        listener.follow(await session.act(frame, "sse"))
-    except SessionError as exc:
+    # Before submitting: a switch's frame is published while the command is carried out.
+    await session.attach(listener, "sse")
+    outcome = await session.submit(Command(frame=frame, sender=SSE))
+    if isinstance(outcome, Refused):
         session.detach(listener)
-        raise session_error(exc) from None
+        raise refusal_error(outcome)
+    listener.follow(outcome.run_id)
 
     async def stream() -> AsyncIterator[bytes]:
         try:

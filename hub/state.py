@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
+from db.store import Store
 from hub.auth import TicketBook
 from hub.config import Settings
 from hub.registry import SessionRegistry
@@ -14,6 +15,7 @@ from hub.registry import SessionRegistry
 @dataclass(frozen=True, slots=True)
 class HubState:
     settings: Settings
+    store: Store
     registry: SessionRegistry
     tickets: TicketBook
 

@@ -12,16 +12,19 @@ import asyncio
 import logging
 import time
 import uuid
+from typing import Literal
 
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hub import protocol
+from hub.codec import Frame
 from hub.config import Settings
 from hub.errors import refuse_websocket
-from hub.fanout import Frame
 from hub.outbox import Outbox
 from hub.registry import SessionPort
+from hub.session.clients import ResumePoint
+from hub.session.commands import Command, Sender
 from hub.state import hub_state
 
 log = logging.getLogger(__name__)
@@ -32,8 +35,12 @@ CLOSE_IDLE = 1001
 class SocketClient:
     """A `Subscriber` writing one WebSocket from its bounded outbox."""
 
-    def __init__(self, websocket: WebSocket, kind: str, settings: Settings) -> None:
-        self.name = f"{kind}:{uuid.uuid4().hex[:12]}"
+    def __init__(
+        self, websocket: WebSocket, role: Literal["ide", "console"], settings: Settings
+    ) -> None:
+        self.name = f"{role}:{uuid.uuid4().hex[:12]}"
+        self.role = role
+        self.sender = Sender(role=role, name=self.name)
         self._websocket = websocket
         self._outbox = Outbox(settings.send_queue_frames, settings.send_queue_max_frames)
         self.last_activity = time.monotonic()
@@ -71,9 +78,11 @@ async def session_socket(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     # The console says so; anything else is an IDE, which runs the calls it approves itself.
-    kind = "console" if websocket.query_params.get("client") == "console" else "ide"
-    client = SocketClient(websocket, kind, hub.settings)
-    await live.join(client, resume)
+    role: Literal["ide", "console"] = "ide"
+    if websocket.query_params.get("client") == "console":
+        role = "console"
+    client = SocketClient(websocket, role, hub.settings)
+    await live.attach(client, role, resume)
     tasks = [
         asyncio.create_task(client.pump()),
         asyncio.create_task(_read_frames(websocket, live, client, hub.settings.max_frame_bytes)),
@@ -88,13 +97,13 @@ async def session_socket(websocket: WebSocket) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _resume_point(websocket: WebSocket) -> tuple[str, int] | None:
+def _resume_point(websocket: WebSocket) -> ResumePoint | None:
     raw = websocket.query_params.get("last_seq")
     if raw is None:
         return None
     if not raw.isdigit():
         raise ValueError("last_seq must be a non-negative integer")
-    return (websocket.query_params.get("epoch", ""), int(raw))
+    return ResumePoint(websocket.query_params.get("epoch", ""), int(raw))
 
 
 async def _read_frames(
@@ -116,7 +125,7 @@ async def _read_frames(
         except protocol.FrameRejected as exc:
             live.reject(client, exc.code, exc.message)
             continue
-        await live.handle(frame, client)
+        await live.submit(Command(frame=frame, sender=client.sender), client)
 
 
 async def _watch(websocket: WebSocket, client: SocketClient, settings: Settings) -> None:

@@ -6,7 +6,10 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from hub.fanout import Frame
+from hub import protocol as p
+from hub.codec import Frame
+from hub.registry import SessionPort
+from hub.session.commands import Command, Outcome, Sender
 
 
 class Recorder:
@@ -40,3 +43,16 @@ class Recorder:
     async def until_type(self, kind: str, count: int = 1, within: float = 5.0) -> dict[str, Any]:
         await self.until(lambda fs: sum(f["type"] == kind for f in fs) >= count, within)
         return self.of_type(kind)[count - 1]
+
+
+async def send(
+    session: SessionPort, frame: p.ClientFrame, origin: Recorder | None = None
+) -> Outcome:
+    """Submit a frame as the recording client `origin` (an IDE) would, through the entry point."""
+    name = origin.name if origin is not None else "ide:test"
+    sender = Sender(role="console" if name.startswith("console") else "ide", name=name)
+    return await session.submit(Command(frame=frame, sender=sender), origin)
+
+
+async def say(session: SessionPort, text: str) -> Outcome:
+    return await send(session, p.UserMessage(content=text))

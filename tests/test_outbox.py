@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from hub import protocol as p
-from hub.fanout import Frame, FrameStream, Retention
+from hub.codec import Frame
+from hub.fanout import FrameStream, Retention
 from hub.outbox import Outbox
 from tests.frames import Recorder
 

@@ -10,7 +10,7 @@ from typing import Any
 import openai
 import pytest
 
-from agents.llm import ChatModel, LLMError
+from agents.llm import LLMError, OpenAIChatModel
 from agents.routing import ROUTE_FUNCTION, Router, RoutingDecision, route_by_keywords
 from tests.scripted_llm import Cut, Fail, Hang, Reply, ScriptedLLM, Text, ToolCalls
 
@@ -56,10 +56,10 @@ def test_route_function_lists_specialists() -> None:
 
 
 @pytest.fixture
-async def model(llm_server: ScriptedLLM) -> AsyncIterator[ChatModel]:
+async def model(llm_server: ScriptedLLM) -> AsyncIterator[OpenAIChatModel]:
     client = openai.AsyncOpenAI(base_url=llm_server.base_url, api_key="x", max_retries=0)
     try:
-        yield ChatModel(client, "scripted-model")
+        yield OpenAIChatModel(client, "scripted-model")
     finally:
         await client.close()
 
@@ -69,7 +69,7 @@ def _route(agent: Any, confidence: Any, reason: Any = "fits") -> ToolCalls:
     return ToolCalls([("r1", "route_to_agent", args)])
 
 
-async def test_llm_decision(llm: ScriptedLLM, model: ChatModel) -> None:
+async def test_llm_decision(llm: ScriptedLLM, model: OpenAIChatModel) -> None:
     llm.push(_route("architect", 0.9, "It asks for a design."))
     context: list[dict[str, Any]] = [
         {"role": "user", "content": "we need a job queue"},
@@ -92,7 +92,7 @@ async def test_llm_decision(llm: ScriptedLLM, model: ChatModel) -> None:
     )
 
 
-async def test_only_recent_context_is_sent(llm: ScriptedLLM, model: ChatModel) -> None:
+async def test_only_recent_context_is_sent(llm: ScriptedLLM, model: OpenAIChatModel) -> None:
     llm.push(_route("ask", 0.7))
     context = [{"role": "user", "content": f"message {i}"} for i in range(25)]
     await Router(model).route("and now?", context)
@@ -118,7 +118,7 @@ async def test_only_recent_context_is_sent(llm: ScriptedLLM, model: ChatModel) -
 )
 async def test_bad_answers_fall_back_to_keywords(
     llm: ScriptedLLM,
-    model: ChatModel,
+    model: OpenAIChatModel,
     caplog: pytest.LogCaptureFixture,
     reply: Reply,
     cause: str,
@@ -133,7 +133,7 @@ async def test_bad_answers_fall_back_to_keywords(
 
 
 async def test_slow_answer_falls_back(
-    llm: ScriptedLLM, model: ChatModel, caplog: pytest.LogCaptureFixture
+    llm: ScriptedLLM, model: OpenAIChatModel, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Hang stalls until the `llm` fixture releases it, so nothing lingers after the test.
     llm.push(Hang(["coder"]))
@@ -146,7 +146,7 @@ async def test_slow_answer_falls_back(
     assert "did not answer within 0.3s" in caplog.records[0].getMessage()
 
 
-async def test_call_function_returns_arguments(llm: ScriptedLLM, model: ChatModel) -> None:
+async def test_call_function_returns_arguments(llm: ScriptedLLM, model: OpenAIChatModel) -> None:
     function = {"name": "pick", "parameters": {"type": "object", "properties": {}}}
     llm.push(
         ToolCalls([("a", "other", {"x": 1}), ("b", "pick", {"n": [1, 2]})], text_chunks=["hm"])

@@ -9,42 +9,43 @@ import openai
 import pytest
 
 from agents.definitions import AGENTS
-from agents.dispatch import ToolDispatcher
-from agents.engine import TurnEngine
-from agents.llm import ChatModel
+from agents.llm import OpenAIChatModel
 from agents.routing import Router
-from db import store
+from agents.run.engine import TurnEngine
+from agents.run.tools import ToolRunner
 from db.models import ChatSession, MessageStatus, ToolCallRecord, ToolCallStatus
+from db.store import Store
 from hub import protocol as p
-from hub.answers import take_tool_result
 from hub.fanout import Retention
 from hub.registry import SessionRegistry
-from hub.session import LiveSession
-from tests.frames import Recorder
+from hub.session.driver import LiveSession
+from tests.frames import Recorder, say, send
 from tests.scripted_llm import Cut, Fail, Hang, ScriptedLLM, Text, ToolCalls
 from tools.approval import default_policies
+
+store = Store()
 
 
 @pytest.fixture
 async def engine(llm: ScriptedLLM) -> AsyncIterator[TurnEngine]:
     client = openai.AsyncOpenAI(base_url=llm.base_url, api_key="sk-test", max_retries=0)
-    model = ChatModel(client, "scripted-model")
-    yield TurnEngine(model, Router(model, timeout=5), ToolDispatcher(default_policies(), 5))
+    model = OpenAIChatModel(client, "scripted-model")
+    yield TurnEngine(model, Router(model, timeout=5), ToolRunner(default_policies(), 5))
     await client.close()
 
 
 @pytest.fixture
 async def session(sqlite_db: str, engine: TurnEngine) -> AsyncIterator[LiveSession]:
     await store.get_or_create_session("s1", "coder")
-    live = LiveSession("s1", "coder", engine)
+    live = LiveSession("s1", "coder", engine, store)
     yield live
     await live.close()
 
 
 @pytest.fixture
-def ide(session: LiveSession) -> Recorder:
+async def ide(session: LiveSession) -> Recorder:
     recorder = Recorder()
-    session.attach(recorder)
+    await session.attach(recorder, "ide")
     return recorder
 
 
@@ -56,7 +57,7 @@ async def test_a_turn_streams_every_token_and_stores_the_answer_once(
     session: LiveSession, ide: Recorder, llm: ScriptedLLM
 ) -> None:
     llm.push(Text(["Hel", "lo ", "world"]))
-    session.submit("hi")
+    await say(session, "hi")
     finished = await ide.until_type("run_finished")
     assert ide.types() == [
         "session_ready",
@@ -87,9 +88,9 @@ async def test_history_is_the_context_of_the_next_turn(
     session: LiveSession, ide: Recorder, llm: ScriptedLLM
 ) -> None:
     llm.push(Text(["4"]), Text(["8"]))
-    session.submit("2+2?")
+    await say(session, "2+2?")
     await ide.until_type("run_finished")
-    session.submit("times two?")
+    await say(session, "times two?")
     await ide.until_type("run_finished", 2)
     assert [m["content"] for m in llm.requests[1]["messages"][1:]] == ["2+2?", "4", "times two?"]
 
@@ -98,7 +99,7 @@ async def test_llm_http_error_ends_the_run_with_a_typed_error_and_the_session_go
     session: LiveSession, ide: Recorder, llm: ScriptedLLM
 ) -> None:
     llm.push(Fail(500, "model overloaded"))
-    session.submit("hi")
+    await say(session, "hi")
     finished = await ide.until_type("run_finished")
     error = ide.of_type("error")[0]
     assert error["code"] == "llm_error"
@@ -107,7 +108,7 @@ async def test_llm_http_error_ends_the_run_with_a_typed_error_and_the_session_go
     assert await stored() == [("user", "hi", MessageStatus.COMPLETE)]
 
     llm.push(Text(["recovered"]))
-    session.submit("again")
+    await say(session, "again")
     assert (await ide.until_type("run_finished", 2))["reason"] == "completed"
 
 
@@ -115,7 +116,7 @@ async def test_a_stream_cut_midway_keeps_the_partial_answer_marked_interrupted(
     session: LiveSession, ide: Recorder, llm: ScriptedLLM
 ) -> None:
     llm.push(Cut(["par", "tial"]))
-    session.submit("hi")
+    await say(session, "hi")
     finished = await ide.until_type("run_finished")
     assert ide.text() == "partial"
     assert ide.of_type("error")[0]["code"] == "llm_error"
@@ -131,7 +132,7 @@ async def test_cancel_closes_the_llm_stream_and_keeps_the_partial_answer(
     session: LiveSession, ide: Recorder, llm: ScriptedLLM
 ) -> None:
     llm.push(Hang(["so far", " so good"]))
-    session.submit("hi")
+    await say(session, "hi")
     await ide.until_type("assistant_message", 2)
     assert session.cancel() is True
     finished = await ide.until_type("run_finished")
@@ -148,9 +149,9 @@ async def test_a_message_during_a_run_is_queued_and_runs_next(
     session: LiveSession, ide: Recorder, llm: ScriptedLLM
 ) -> None:
     llm.push(Hang(["first"]), Text(["second"]))
-    session.submit("one")
+    await say(session, "one")
     await ide.until_type("assistant_message")
-    session.submit("two")
+    await say(session, "two")
     queued = await ide.until_type("message_queued")
     assert (queued["position"], queued["content"]) == (1, "two")
     llm.release()
@@ -163,9 +164,9 @@ async def test_every_client_gets_the_same_broadcast_frames(
     session: LiveSession, ide: Recorder, llm: ScriptedLLM
 ) -> None:
     console = Recorder()
-    session.attach(console)
+    await session.attach(console, "ide")
     llm.push(Text(["a", "b"]))
-    session.submit("hi")
+    await say(session, "hi")
     await ide.until_type("run_finished")
     await console.until_type("run_finished")
     assert ide.frames[1:] == console.frames[1:]
@@ -178,7 +179,7 @@ async def test_a_tool_call_goes_to_the_ide_and_its_result_back_to_the_model(
         ToolCalls([("call_1", "read_file", {"path": "src/a.py"})], text_chunks=["Reading."]),
         Text(["It defines main()."]),
     )
-    session.submit("what is in a.py?")
+    await say(session, "what is in a.py?")
     call = await ide.until_type("tool_call")
     assert (call["call_id"], call["tool_name"], call["arguments"]) == (
         "call_1",
@@ -188,7 +189,7 @@ async def test_a_tool_call_goes_to_the_ide_and_its_result_back_to_the_model(
     assert call["requires_approval"] is False
     parked = await ide.until_type("run_finished")
     assert (parked["reason"], parked["waiting_for"]) == ("waiting", ["call_1"])
-    await take_tool_result(session, "call_1", "def main(): ...", None)
+    await send(session, p.ToolResult(call_id="call_1", result="def main(): ..."))
     assert (await ide.until_type("run_finished", 2))["reason"] == "completed"
     assert ide.text() == "Reading.It defines main()."
     finished = ide.of_type("tool_finished")[0]
@@ -210,8 +211,8 @@ async def test_a_tool_result_nobody_waits_for_is_refused_to_its_sender_only(
     session: LiveSession, ide: Recorder
 ) -> None:
     other = Recorder()
-    session.attach(other)
-    await session.handle(p.ToolResult(call_id="nope", result=1), ide)
+    await session.attach(other, "ide")
+    await send(session, p.ToolResult(call_id="nope", result=1), ide)
     assert ide.of_type("error")[0]["code"] == "unknown_call"
     assert other.of_type("error") == []
 
@@ -219,7 +220,7 @@ async def test_a_tool_result_nobody_waits_for_is_refused_to_its_sender_only(
 async def test_switching_agent_is_broadcast_stored_and_remembered(
     session: LiveSession, ide: Recorder, llm: ScriptedLLM
 ) -> None:
-    await session.handle(p.SwitchAgent(agent_type="architect", reason="needs a design"), ide)
+    await send(session, p.SwitchAgent(agent_type="architect", reason="needs a design"), ide)
     switched = ide.of_type("agent_switched")[0]
     assert (switched["from_agent"], switched["to_agent"], switched["reason"]) == (
         "coder",
@@ -228,20 +229,20 @@ async def test_switching_agent_is_broadcast_stored_and_remembered(
     )
     assert (await ChatSession.get(id="s1")).current_agent == "architect"
     llm.push(Text(["A plan."]))
-    session.submit("design it")
+    await say(session, "design it")
     await ide.until_type("run_finished")
     messages = llm.requests[0]["messages"]
     assert messages[0]["content"] == AGENTS["architect"].instructions
     assert "Switched from coder to architect" in messages[1]["content"]
 
-    await session.handle(p.SwitchAgent(agent_type="wizard"), ide)
+    await send(session, p.SwitchAgent(agent_type="wizard"), ide)
     assert ide.of_type("error")[-1]["code"] == "unknown_agent"
 
 
 async def test_ping_is_answered_to_the_sender_only(session: LiveSession, ide: Recorder) -> None:
     other = Recorder()
-    session.attach(other)
-    await session.handle(p.Ping(data="42"), ide)
+    await session.attach(other, "ide")
+    await send(session, p.Ping(data="42"), ide)
     assert ide.of_type("pong")[0]["data"] == "42"
     assert other.of_type("pong") == []
 
@@ -249,13 +250,13 @@ async def test_ping_is_answered_to_the_sender_only(session: LiveSession, ide: Re
 async def test_a_quiet_session_is_let_go_and_reopened_from_the_database(
     sqlite_db: str, engine: TurnEngine, llm: ScriptedLLM
 ) -> None:
-    registry = SessionRegistry(engine, retention=Retention(seconds=0.05))
+    registry = SessionRegistry(engine, store, retention=Retention(seconds=0.05))
     live = await registry.open("q")
     ide = Recorder()
-    live.attach(ide)
-    await live.switch_agent("debug", "investigating", "user")
+    await live.attach(ide, "ide")
+    await send(live, p.SwitchAgent(agent_type="debug", reason="investigating"))
     llm.push(Hang(["working"]))
-    live.submit("hi")
+    await say(live, "hi")
     await ide.until_type("assistant_message")
     live.detach(ide)
     assert registry.get("q") is live  # the run goes on without clients
@@ -275,7 +276,7 @@ async def test_a_turn_cancelled_while_a_tool_runs_leaves_a_valid_context(
     session: LiveSession, ide: Recorder, llm: ScriptedLLM
 ) -> None:
     llm.push(ToolCalls([("call_9", "list_files", {"path": "."})]), Text(["fresh start"]))
-    session.submit("list files")
+    await say(session, "list files")
     await ide.until_type("tool_call")
     assert (await ide.until_type("run_finished"))["reason"] == "waiting"
     assert session.cancel() is True
@@ -283,7 +284,7 @@ async def test_a_turn_cancelled_while_a_tool_runs_leaves_a_valid_context(
     assert finished["reason"] == "cancelled"
     assert ide.of_type("tool_finished")[0]["status"] == "cancelled"
 
-    session.submit("never mind")
+    await say(session, "never mind")
     await ide.until_type("run_finished", 3)
     roles = [(m["role"], m.get("tool_call_id")) for m in llm.requests[1]["messages"][1:]]
     assert roles == [("user", None), ("assistant", None), ("tool", "call_9"), ("user", None)]

@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 
 from tortoise import Tortoise
 
-from db import store
 from db.config import tortoise_config
 from db.models import Approval, ChatSession, MessageStatus, ToolCallRecord, ToolCallStatus
+from db.store import Store, apply_migrations
+
+store = Store()
 
 
 async def test_migrations_are_idempotent_and_history_survives_reconnecting(
@@ -18,7 +20,7 @@ async def test_migrations_are_idempotent_and_history_survives_reconnecting(
     await store.add_message("s", "user", "hello", agent="coder")
     await Tortoise.close_connections()
 
-    await store.apply_migrations(database)  # a second start migrates nothing and loses nothing
+    await apply_migrations(database)  # a second start migrates nothing and loses nothing
     await Tortoise.init(config=tortoise_config(database))
     messages = await store.history("s", 10)
     assert [(m.role, m.content, m.agent) for m in messages] == [("user", "hello", "coder")]

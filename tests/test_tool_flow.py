@@ -1,4 +1,4 @@
-"""Tool calls through the live session and the dispatcher, without a socket: policies,
+"""Tool calls through the live session and the tools, without a socket: policies,
 hub-side tools, the workspace executor, timeouts."""
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ import openai
 import pytest
 
 from agents.definitions import AGENTS
-from agents.dispatch import ToolDispatcher
-from agents.engine import TurnEngine
-from agents.llm import ChatModel
+from agents.llm import OpenAIChatModel
 from agents.routing import Router
-from db import store
+from agents.run.engine import TurnEngine
+from agents.run.tools import ToolRunner
 from db.models import Approval, ApprovalStatus
+from db.store import Store
 from hub import protocol as p
-from hub.session import LiveSession
-from tests.frames import Recorder
+from hub.session.driver import LiveSession
+from tests.frames import Recorder, say, send
 from tests.scripted_llm import ScriptedLLM, Text, ToolCalls
 from tools.approval import ToolPolicy, default_policies
 from tools.args import ReadFileArgs, WriteFileArgs
@@ -28,11 +28,13 @@ from tools.workspace import WorkspaceExecutor
 
 SessionFactory = Callable[..., Any]
 
+store = Store()
+
 
 @pytest.fixture
 async def make_session(sqlite_db: str, llm: ScriptedLLM) -> AsyncIterator[Callable[..., Any]]:
     client = openai.AsyncOpenAI(base_url=llm.base_url, api_key="sk-test", max_retries=0)
-    model = ChatModel(client, "scripted-model")
+    model = OpenAIChatModel(client, "scripted-model")
     sessions: list[LiveSession] = []
 
     async def make(
@@ -41,18 +43,18 @@ async def make_session(sqlite_db: str, llm: ScriptedLLM) -> AsyncIterator[Callab
         workspace: Path | None = None,
         warning: float = 10.0,
     ) -> tuple[LiveSession, Recorder]:
-        dispatcher = ToolDispatcher(
+        tools = ToolRunner(
             default_policies() if policies is None else policies,
             tool_timeout=5,
             workspace=WorkspaceExecutor(workspace) if workspace else None,
         )
-        engine = TurnEngine(model, Router(model, timeout=5), dispatcher)
+        engine = TurnEngine(model, Router(model, timeout=5), tools)
         session_id = f"s{len(sessions)}"
         await store.get_or_create_session(session_id, agent)
-        live = LiveSession(session_id, agent, engine, approval_warning_seconds=warning)
+        live = LiveSession(session_id, agent, engine, store, approval_warning_seconds=warning)
         sessions.append(live)
         ide = Recorder()
-        live.attach(ide)
+        await live.attach(ide, "ide")
         return live, ide
 
     yield make
@@ -89,7 +91,7 @@ async def test_file_policies_are_enforced_in_the_tool_layer(
 ) -> None:
     session, ide = await make_session(agent)
     llm.push(call(f"{agent}-1", tool, **arguments), Text(["ok"]))
-    session.submit("do it")
+    await say(session, "do it")
     assert (await ide.until_type("run_finished"))["reason"] == "completed"
     finished = ide.of_type("tool_finished")[0]
     assert finished["status"] == "refused" and why in finished["content"]
@@ -114,7 +116,7 @@ async def test_invalid_arguments_and_unknown_tools_go_back_to_the_model(
         ToolCalls([("bad-1", "read_file", {"path": ""}), ("bad-2", "teleport", {"to": "mars"})]),
         Text(["I will try again properly."]),
     )
-    session.submit("read it")
+    await say(session, "read it")
     await ide.until_type("run_finished")
     statuses = [(f["call_id"], f["status"]) for f in ide.of_type("tool_finished")]
     assert statuses == [("bad-1", "failed"), ("bad-2", "refused")]
@@ -127,10 +129,12 @@ async def test_an_edit_the_tool_refuses_leaves_the_approval_pending(
 ) -> None:
     session, ide = await make_session()
     llm.push(call("e-1", "execute_command", command="make"))
-    session.submit("build")
+    await say(session, "build")
     await ide.until_type("run_finished")
-    await session.handle(
-        p.HitlDecision(call_id="e-1", decision="edit", modified_arguments={"timeout": 9999}), ide
+    await send(
+        session,
+        p.HitlDecision(call_id="e-1", decision="edit", modified_arguments={"timeout": 9999}),
+        ide,
     )
     error = ide.of_type("error")[-1]
     assert error["code"] == "invalid_decision" and "timeout" in error["content"]
@@ -143,7 +147,7 @@ async def test_an_undecided_approval_is_warned_about_then_expires(
     policies = {"execute_command": ToolPolicy(ask=True, timeout_seconds=0.6)}
     session, ide = await make_session(policies=policies, warning=0.3)
     llm.push(call("x-1", "execute_command", command="make"), Text(["Skipped it."]))
-    session.submit("build")
+    await say(session, "build")
     asked = await ide.until_type("tool_call")
     assert asked["expires_at"] is not None
     warning = await ide.until_type("approval_expiring")
@@ -162,11 +166,11 @@ async def test_a_followup_question_waits_for_the_users_answer(
         call("q-1", "ask_followup_question", question="Which DB?", options=["SQLite", "PG"]),
         Text(["PostgreSQL it is."]),
     )
-    session.submit("set up storage")
+    await say(session, "set up storage")
     question = await ide.until_type("followup_question")
     assert (question["question"], question["options"]) == ("Which DB?", ["SQLite", "PG"])
     assert (await ide.until_type("run_finished"))["reason"] == "waiting"
-    await session.handle(p.UserMessage(content="PG please"), ide)
+    await send(session, p.UserMessage(content="PG please"), ide)
     assert (await ide.until_type("run_finished", 2))["reason"] == "completed"
     assert told(llm, 1, "q-1") == "PG please"
     assert ide.of_type("message_queued") == []
@@ -180,7 +184,7 @@ async def test_switch_mode_and_attempt_completion_are_run_by_the_hub(
         call("m-1", "switch_mode", mode="debug", reason="this is a crash"),
         call("m-2", "attempt_completion", result="The crash is fixed."),
     )
-    session.submit("it crashes")
+    await say(session, "it crashes")
     finished = await ide.until_type("run_finished")
     switched = ide.of_type("agent_switched")[0]
     assert (switched["method"], switched["to_agent"]) == ("agent", "debug")
@@ -195,7 +199,7 @@ async def test_cancelling_a_turn_parked_on_an_approval_cancels_the_approval(
 ) -> None:
     session, ide = await make_session()
     llm.push(call("c-1", "write_file", path="a.txt", content="x"), Text(["next"]))
-    session.submit("write")
+    await say(session, "write")
     assert (await ide.until_type("run_finished"))["reason"] == "waiting"
     assert session.cancel() is True
     resolved = await ide.until_type("approval_resolved")
@@ -217,13 +221,13 @@ async def test_the_workspace_executor_runs_approved_tools_on_the_hub(
         call("ws-2", "write_file", path="notes.md", content="new\n"),
         Text(["Updated."]),
     )
-    session.submit("update the notes")
+    await say(session, "update the notes")
     asked = await ide.until_type("tool_call")
     assert asked["requires_approval"] is True
     assert "\n-old\n+new\n" in asked["diff"]
     escape = ide.of_type("tool_finished")[0]
     assert escape["status"] == "failed" and "outside" in escape["content"]
-    await session.handle(p.HitlDecision(call_id="ws-2", decision="approve"), ide)
+    await send(session, p.HitlDecision(call_id="ws-2", decision="approve"), ide)
     assert (await ide.until_type("run_finished", 2))["reason"] == "completed"
     assert (workspace / "notes.md").read_text() == "new\n"
     assert [f["call_id"] for f in ide.of_type("tool_call")] == ["ws-2"]  # nothing for an IDE

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from tools import args as a
+from tools.validation import describe
 
 
 class Side(StrEnum):
@@ -66,8 +67,5 @@ def parse_arguments(spec: ToolSpec, raw: dict[str, Any]) -> a.ToolArgs:
     try:
         return spec.args.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(x) for x in e['loc']) or 'arguments'}: {e['msg']}"
-            for e in exc.errors(include_url=False)
-        )
+        problems = describe(exc, whole="arguments")
         raise InvalidArguments(f"invalid arguments for {spec.name}: {problems}") from None

@@ -17,7 +17,6 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 import redis.asyncio as redis
 
 log = logging.getLogger(__name__)
@@ -117,9 +116,9 @@ class RedisBus:
 
     # --- messages between processes -------------------------------------------------------
 
-    def post(self, instance_id: str, message: dict[str, Any]) -> None:
+    def post(self, instance_id: str, payload: bytes) -> None:
         """Send without waiting (from sync code, e.g. a subscriber's deliver)."""
-        self._outgoing.put_nowait((self._key("inbox", instance_id), orjson.dumps(message)))
+        self._outgoing.put_nowait((self._key("inbox", instance_id), payload))
 
     async def _send_posted(self) -> None:
         while True:
@@ -129,9 +128,9 @@ class RedisBus:
             except redis.RedisError:
                 log.exception("could not send a message to %s", channel)
 
-    async def inbox(self) -> AsyncIterator[dict[str, Any]]:
+    async def inbox(self) -> AsyncIterator[bytes]:
         async with self._redis.pubsub() as pubsub:
             await pubsub.subscribe(self._key("inbox", self.instance_id))
             async for message in pubsub.listen():
                 if message["type"] == "message":
-                    yield orjson.loads(message["data"])
+                    yield bytes(message["data"])

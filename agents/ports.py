@@ -1,0 +1,107 @@
+"""What the turn core needs from the world, as small Protocols passed in by whoever runs it.
+
+`db.store.Store` implements `HistoryStore` on the database and `agents.llm.OpenAIChatModel`
+implements `ChatModel` over HTTP; tests/fakes has an in-memory store and an in-process model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from agents.llm import ToolCallFragment
+from db.records import (
+    ApprovalStatus,
+    MessageStatus,
+    StoredApproval,
+    StoredCall,
+    StoredMessage,
+    StoredRule,
+    ToolCallStatus,
+)
+
+
+class ChatModel(Protocol):
+    def stream(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None
+    ) -> AsyncIterator[str | ToolCallFragment]:
+        """Text deltas as `str` and tool-call pieces; any failure raises `LLMError`."""
+
+    async def call_function(
+        self,
+        messages: list[dict[str, Any]],
+        function: dict[str, Any],
+        timeout: float,  # noqa: ASYNC109
+    ) -> dict[str, Any]:
+        """The arguments of one forced call to `function`; any failure raises `LLMError`."""
+
+
+class HistoryStore(Protocol):
+    async def set_current_agent(self, session_id: str, agent: str) -> None: ...
+
+    async def mark_running(self, session_id: str, running: bool) -> None: ...
+
+    async def add_message(
+        self,
+        session_id: str,
+        role: str,
+        content: str,
+        *,
+        agent: str | None = None,
+        status: MessageStatus = MessageStatus.COMPLETE,
+        tool_calls: Sequence[dict[str, Any]] | None = None,
+        tool_call_id: str | None = None,
+    ) -> StoredMessage: ...
+
+    async def history(
+        self, session_id: str, limit: int, before: int | None = None
+    ) -> list[StoredMessage]: ...
+
+    async def create_tool_call(
+        self, call_id: str, session_id: str, agent: str, tool_name: str, arguments: dict[str, Any]
+    ) -> StoredCall: ...
+
+    async def get_tool_call(self, call_id: str) -> StoredCall | None: ...
+
+    async def dispatch_tool_call(
+        self, call_id: str, arguments: dict[str, Any], deadline: datetime | None
+    ) -> bool: ...
+
+    async def finish_tool_call(
+        self,
+        call_id: str,
+        status: ToolCallStatus,
+        result: Any,
+        error: str | None,
+        *,
+        only_from: tuple[ToolCallStatus, ...] | None = None,
+    ) -> bool: ...
+
+    async def open_tool_calls(self, session_id: str) -> list[StoredCall]: ...
+
+    async def last_full_read(self, session_id: str, path: str) -> str | None: ...
+
+    async def open_approval(
+        self, call_id: str, session_id: str, expires_at: datetime | None
+    ) -> None: ...
+
+    async def get_approval(self, call_id: str) -> StoredApproval | None: ...
+
+    async def decide_approval(
+        self,
+        call_id: str,
+        status: ApprovalStatus,
+        decided_by: str,
+        decider_role: str,
+        modified_arguments: dict[str, Any] | None = None,
+        feedback: str | None = None,
+    ) -> bool: ...
+
+    async def allow_rules(
+        self, session_id: str, tool_name: str | None = None
+    ) -> list[StoredRule]: ...
+
+    async def add_allow_rule(
+        self, session_id: str, tool_name: str, pattern: str, created_by: str
+    ) -> StoredRule: ...

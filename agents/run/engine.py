@@ -1,0 +1,203 @@
+"""The turn engine: one loop that runs every agent, whatever the transport.
+
+Each step ends in a typed `NextStep`, and one `match` decides what follows: hand off to another
+agent, settle tool calls, stop on an interruption, finish, or run the model again. The state of
+a turn lives in the store, never in this object: a turn parked on a call (an approval, an IDE
+result, a user's answer) goes on later by calling `advance` again. Nothing is stored per token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.llm import LLMError, ToolCallFragment
+from agents.ports import ChatModel
+from agents.routing import Router
+from agents.run.handoff import hand_off
+from agents.run.history import CONTEXT_MESSAGES, model_messages, open_calls
+from agents.run.steps import (
+    FinalOutput,
+    Handoff,
+    Interruption,
+    MessageEnded,
+    NextStep,
+    RunAgain,
+    RunContext,
+    RunFailed,
+    RunTools,
+    StepFailed,
+)
+from agents.run.tools import ToolRunner
+from agents.vocab import ErrorCode, RunEndReason
+from db.records import MessageStatus, StoredMessage
+from tools.registry import openai_tools
+
+
+@dataclass(frozen=True, slots=True)
+class TurnOutcome:
+    reason: RunEndReason
+    message_id: int | None = None
+    waiting_for: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class _Progress:
+    """What the run produced so far; kept so a cut or a cancel can store the partial answer."""
+
+    text: list[str] = field(default_factory=list)
+    calls: dict[int, ToolCallFragment] = field(default_factory=dict)
+    model_calls: int = 0
+    last_stored: int | None = None
+
+    def add_call_piece(self, piece: ToolCallFragment) -> None:
+        known = self.calls.get(piece.index)
+        if known is None:
+            self.calls[piece.index] = ToolCallFragment(
+                piece.index, piece.call_id, piece.name, piece.arguments
+            )
+            return
+        known.call_id = known.call_id or piece.call_id
+        known.name = known.name or piece.name
+        known.arguments += piece.arguments
+
+    def tool_calls(self) -> list[dict[str, Any]]:
+        """The calls in OpenAI's message format, as stored and sent back to the model."""
+        return [
+            {
+                "id": frag.call_id or f"call_{frag.index}",
+                "type": "function",
+                "function": {"name": frag.name or "", "arguments": frag.arguments or "{}"},
+            }
+            for _, frag in sorted(self.calls.items())
+        ]
+
+    def next_model_call(self) -> None:
+        self.text, self.calls = [], {}
+        self.model_calls += 1
+
+
+class TurnEngine:
+    def __init__(
+        self, model: ChatModel, router: Router, tools: ToolRunner, max_steps: int = 8
+    ) -> None:
+        self._model = model
+        self._router = router
+        self._tools = tools
+        self._max_steps = max_steps
+
+    async def advance(self, ctx: RunContext, user_text: str | None = None) -> TurnOutcome:
+        """Take the turn as far as it can go. `user_text`: the turn starts with this message
+        (already stored); an agent that routes requests hands it off first."""
+        progress = _Progress()
+        try:
+            if user_text is not None and ctx.sink.agent.routes_requests:
+                step: NextStep = await self._route(ctx, user_text)
+            else:
+                step = await self._next(ctx, progress)
+            while True:
+                match step:
+                    case Handoff():
+                        agent = ctx.sink.agent.name
+                        ctx.sink.emit(await hand_off(ctx.store, ctx.session_id, agent, step))
+                        step = await self._next(ctx, progress)
+                    case RunTools(calls=calls):
+                        step = await self._tools.settle(ctx, calls)
+                    case RunAgain():
+                        step = await self._next(ctx, progress)
+                    case Interruption(call_ids=call_ids):
+                        return TurnOutcome("waiting", progress.last_stored, call_ids)
+                    case FinalOutput(message_id=message_id):
+                        return TurnOutcome("completed", message_id)
+                    case StepFailed(code=code, message=message):
+                        ctx.sink.emit(RunFailed(code, message))
+                        return TurnOutcome("error", progress.last_stored)
+        except LLMError as exc:
+            stored = await _store_partial(ctx, progress, MessageStatus.INTERRUPTED)
+            ctx.sink.emit(MessageEnded())
+            ctx.sink.emit(RunFailed(ErrorCode.LLM_ERROR, str(exc)))
+            return TurnOutcome("error", stored or progress.last_stored)
+        except asyncio.CancelledError:
+            # The run task belongs to the session alone: a cancel is an outcome to record.
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            stored = await _store_partial(ctx, progress, MessageStatus.CANCELLED)
+            if progress.text:
+                ctx.sink.emit(MessageEnded())
+            await self.abandon(ctx)
+            return TurnOutcome("cancelled", stored or progress.last_stored)
+
+    async def abandon(self, ctx: RunContext) -> None:
+        """Answer the turn's open calls as cancelled (a cancel while parked or running)."""
+        history = await ctx.store.history(ctx.session_id, CONTEXT_MESSAGES)
+        await self._tools.abandon(ctx, open_calls(history))
+
+    async def _route(self, ctx: RunContext, user_text: str) -> Handoff:
+        history = await ctx.store.history(ctx.session_id, CONTEXT_MESSAGES)
+        context = model_messages(ctx.sink.agent, history)[1:-1]
+        decision = await self._router.route(user_text, context)
+        return Handoff(decision.agent, decision.reason, decision.method, decision.confidence)
+
+    async def _next(self, ctx: RunContext, progress: _Progress) -> NextStep:
+        """What the stored conversation asks for next: its open calls, nothing (the agent had
+        the last word), or another model call."""
+        history = await ctx.store.history(ctx.session_id, CONTEXT_MESSAGES)
+        if calls := open_calls(history):
+            return RunTools(calls)
+        if history and history[-1].role == "assistant":
+            return FinalOutput(history[-1].id)
+        if progress.model_calls == self._max_steps:
+            message = f"stopped after {progress.model_calls} model calls in one turn"
+            return StepFailed(ErrorCode.MAX_STEPS, message)
+        return await self._call_model(ctx, progress, history)
+
+    async def _call_model(
+        self, ctx: RunContext, progress: _Progress, history: list[StoredMessage]
+    ) -> NextStep:
+        progress.next_model_call()
+        agent = ctx.sink.agent
+        tools = openai_tools(agent.tools)
+        async for item in self._model.stream(model_messages(agent, history), tools):
+            if type(item) is str:
+                progress.text.append(item)
+                ctx.sink.token(item)
+            elif isinstance(item, ToolCallFragment):
+                progress.add_call_piece(item)
+        ctx.sink.emit(MessageEnded())
+        message = await ctx.store.add_message(
+            ctx.session_id,
+            "assistant",
+            "".join(progress.text),
+            agent=agent.name,
+            tool_calls=await _with_unique_ids(ctx, progress.tool_calls()),
+        )
+        progress.text, progress.calls, progress.last_stored = [], {}, message.id
+        calls = open_calls([message])
+        return RunTools(calls) if calls else FinalOutput(message.id)
+
+
+async def _with_unique_ids(ctx: RunContext, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Call ids name records across all sessions, but some servers number them per reply
+    (`call_0`) or leave them out: give such calls an id of the hub's own."""
+    seen: set[str] = set()
+    for call in calls:
+        if call["id"] in seen or await ctx.store.get_tool_call(str(call["id"])) is not None:
+            call["id"] = f"call_{uuid.uuid4().hex}"
+        seen.add(call["id"])
+    return calls
+
+
+async def _store_partial(ctx: RunContext, progress: _Progress, status: MessageStatus) -> int | None:
+    if not progress.text:
+        return None
+    message = await ctx.store.add_message(
+        ctx.session_id,
+        "assistant",
+        "".join(progress.text),
+        agent=ctx.sink.agent.name,
+        status=status,
+    )
+    return message.id

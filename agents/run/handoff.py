@@ -1,0 +1,27 @@
+"""A handoff: another agent takes the conversation, whoever asked (routing, a tool, the user)."""
+
+from __future__ import annotations
+
+from agents.definitions import AGENTS
+from agents.ports import HistoryStore
+from agents.run.steps import AgentSwitched, Handoff
+from agents.vocab import ErrorCode, Refusal
+
+
+async def hand_off(
+    store: HistoryStore, session_id: str, from_agent: str, handoff: Handoff
+) -> AgentSwitched:
+    """Store the switch (the session's agent and a notice in its history); the caller
+    publishes the returned event. An unknown agent is refused."""
+    to_agent = handoff.to_agent
+    if to_agent not in AGENTS:
+        raise Refusal(
+            ErrorCode.UNKNOWN_AGENT,
+            f"unknown agent {to_agent!r}; expected one of: {', '.join(AGENTS)}",
+        )
+    note = f"Switched from {from_agent} to {to_agent}: {handoff.reason}"
+    await store.set_current_agent(session_id, to_agent)
+    await store.add_message(session_id, "system", note, agent=to_agent)
+    return AgentSwitched(
+        from_agent, to_agent, handoff.reason, handoff.method, handoff.confidence, note
+    )

@@ -1,0 +1,224 @@
+"""Tool calls, from the model's request to the answer the model reads.
+
+Every call is settled from what the store says about it (`agents.run.state`), so a turn can
+stop at any call that needs a human or the IDE, and go on later — after a decision, a result,
+a reconnect or a restart of the hub — by settling the same calls again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+from agents.definitions import AGENTS
+from agents.run import approvals, state
+from agents.run.handoff import hand_off
+from agents.run.steps import (
+    Awaiting,
+    FinalOutput,
+    Handoff,
+    Interruption,
+    MessageEnded,
+    OpenCall,
+    QuestionAsked,
+    Ready,
+    RunAgain,
+    RunContext,
+    Settled,
+    ToolAnnounced,
+    ToolFinished,
+    Unseen,
+    Wait,
+    Waiting,
+)
+from agents.vocab import ToolOutcomeStatus
+from db.records import ToolCallStatus
+from tools import args as a
+from tools.approval import ToolPolicy
+from tools.diffs import write_diff
+from tools.permissions import refusal
+from tools.registry import TOOLS, InvalidArguments, Side, parse_arguments
+from tools.workspace import ToolFailed, WorkspaceExecutor
+
+Settling = Interruption | FinalOutput | None  # None: the call is answered
+
+
+class ToolRunner:
+    def __init__(
+        self,
+        policies: Mapping[str, ToolPolicy],
+        tool_timeout: float,
+        workspace: WorkspaceExecutor | None = None,
+    ) -> None:
+        self._policies = policies
+        self._tool_timeout = tool_timeout
+        self._workspace = workspace
+
+    async def settle(
+        self, ctx: RunContext, calls: tuple[OpenCall, ...]
+    ) -> Interruption | FinalOutput | RunAgain:
+        """Take every call as far as it goes now — several may be in flight at once, as the
+        original protocol allows — and interrupt the turn on those that wait."""
+        waiting: list[str] = []
+        for call in calls:
+            match await self._advance(ctx, call):
+                case FinalOutput() as final:
+                    return final
+                case Interruption():
+                    waiting.append(call.call_id)
+        return Interruption(tuple(waiting)) if waiting else RunAgain()
+
+    async def abandon(self, ctx: RunContext, calls: tuple[OpenCall, ...]) -> None:
+        """Answer every open call as cancelled, so the conversation stays valid."""
+        for call in calls:
+            if (resolved := await approvals.cancel(ctx.store, call.call_id)) is not None:
+                ctx.sink.emit(resolved)
+            await self._finish(ctx, call, "cancelled", "cancelled by the user")
+
+    async def _advance(self, ctx: RunContext, call: OpenCall) -> Settling:
+        record, where = await state.load(ctx.store, call.call_id)
+        match where:
+            case Unseen():
+                return await self._first_sight(ctx, call)
+            case Waiting(kind="tool_result", deadline=deadline) if _past(deadline):
+                content = f"error: the IDE sent no result within {self._tool_timeout:g}s"
+                await self._finish(ctx, call, "expired", content)
+                return None
+            case Waiting(kind=kind, deadline=deadline):
+                arguments = record.arguments if record is not None else call.arguments
+                return _park(
+                    ctx, Wait(call.call_id, kind, call.tool_name, arguments, call.agent, deadline)
+                )
+            case Ready(arguments=arguments, resend=resend):
+                args = parse_arguments(TOOLS[call.tool_name], arguments)
+                return await self._execute(ctx, call, args, resend=resend)
+            case Settled(status=status, content=content):
+                if record is not None and record.status is ToolCallStatus.PENDING:
+                    await self._finish(ctx, call, status, content)  # decided, not yet ended
+                else:
+                    await self._tell(ctx, call, status, content)
+                return None
+
+    async def _first_sight(self, ctx: RunContext, call: OpenCall) -> Settling:
+        spec = TOOLS.get(call.tool_name)
+        if spec is None:
+            why = f"unknown tool {call.tool_name!r}; the tools are: {', '.join(TOOLS)}"
+            await self._finish(ctx, call, "refused", f"error: {why}")
+            return None
+        try:
+            args = parse_arguments(spec, call.arguments)
+        except InvalidArguments as exc:
+            await self._finish(ctx, call, "failed", f"error: {exc}")
+            return None
+        if (refused := refusal(AGENTS[call.agent], spec.name, args)) is not None:
+            await self._finish(ctx, call, "refused", f"error: refused: {refused}")
+            return None
+        if spec.side is Side.HUB:
+            return await self._run_hub_tool(ctx, call, args)
+        arguments = args.model_dump(exclude_unset=True)
+        await ctx.store.create_tool_call(
+            call.call_id, ctx.session_id, call.agent, spec.name, arguments
+        )
+        if await approvals.needed(ctx.store, self._policies, ctx.session_id, spec, args):
+            diff = await self._diff(ctx, args)
+            policy = self._policies[spec.name]
+            for event in await approvals.ask(ctx.store, ctx.session_id, call, args, policy, diff):
+                ctx.sink.emit(event)
+            return Interruption((call.call_id,))
+        return await self._execute(ctx, call, args, resend=True)
+
+    async def _execute(
+        self, ctx: RunContext, call: OpenCall, args: a.ToolArgs, *, resend: bool
+    ) -> Settling:
+        if self._workspace is not None:
+            try:
+                text = await self._workspace.run(args)
+            except ToolFailed as exc:
+                await self._finish(ctx, call, "failed", f"error: {exc}")
+                return None
+            await self._finish(ctx, call, "done", text)
+            return None
+        arguments = args.model_dump(exclude_unset=True)
+        deadline = datetime.now(UTC) + timedelta(seconds=self._tool_timeout)
+        if not await ctx.store.dispatch_tool_call(call.call_id, arguments, deadline):
+            return await self._advance(ctx, call)  # its result came meanwhile
+        if resend:
+            ctx.sink.emit(ToolAnnounced(call.call_id, call.tool_name, arguments, call.agent, False))
+        wait = Wait(call.call_id, "tool_result", call.tool_name, arguments, call.agent, deadline)
+        return _park(ctx, wait)
+
+    async def _run_hub_tool(self, ctx: RunContext, call: OpenCall, args: a.ToolArgs) -> Settling:
+        match args:
+            case a.SwitchModeArgs(mode=mode, reason=reason) if mode in AGENTS:
+                handoff = Handoff(mode, reason, "agent")
+                ctx.sink.emit(
+                    await hand_off(ctx.store, ctx.session_id, ctx.sink.agent.name, handoff)
+                )
+                content = f"switched to the {mode} agent: {AGENTS[mode].description}"
+                await self._finish(ctx, call, "done", content)
+                return None
+            case a.SwitchModeArgs(mode=mode):
+                content = f"error: unknown mode {mode!r}; the modes are: {', '.join(AGENTS)}"
+                await self._finish(ctx, call, "failed", content)
+                return None
+            case a.AttemptCompletionArgs(result=result):
+                await self._finish(ctx, call, "done", "the result was shown")
+                return await _final_answer(ctx, result)
+            case a.AskFollowupQuestionArgs(question=question, options=options):
+                arguments = args.model_dump(exclude_unset=True)
+                await ctx.store.create_tool_call(
+                    call.call_id, ctx.session_id, call.agent, call.tool_name, arguments
+                )
+                ctx.sink.emit(QuestionAsked(call.call_id, question, options))
+                wait = Wait(call.call_id, "answer", call.tool_name, arguments, call.agent)
+                return _park(ctx, wait)
+        raise AssertionError(f"no hub-side handler for {call.tool_name}")
+
+    async def _diff(self, ctx: RunContext, args: a.ToolArgs) -> str | None:
+        if not isinstance(args, a.WriteFileArgs):
+            return None
+        # The file as the hub's workspace has it, or as the IDE last sent it in full.
+        if self._workspace is not None:
+            current = await self._workspace.current_text(args.path)
+        else:
+            current = await ctx.store.last_full_read(ctx.session_id, args.path)
+        return None if current is None else write_diff(args.path, current, args.content)
+
+    async def _finish(
+        self, ctx: RunContext, call: OpenCall, status: ToolOutcomeStatus, content: str
+    ) -> None:
+        store = ctx.store
+        if await store.get_tool_call(call.call_id) is None:
+            await store.create_tool_call(
+                call.call_id, ctx.session_id, call.agent, call.tool_name, call.arguments
+            )
+        error = content if status != "done" else None
+        await store.finish_tool_call(call.call_id, ToolCallStatus(status), content, error)
+        await self._tell(ctx, call, status, content)
+
+    async def _tell(
+        self, ctx: RunContext, call: OpenCall, status: ToolOutcomeStatus, content: str
+    ) -> None:
+        await ctx.store.add_message(
+            ctx.session_id, "tool", content, agent=call.agent, tool_call_id=call.call_id
+        )
+        ctx.sink.emit(ToolFinished(call.call_id, call.tool_name, status, content))
+
+
+def _past(deadline: datetime | None) -> bool:
+    return deadline is not None and deadline <= datetime.now(UTC)
+
+
+def _park(ctx: RunContext, wait: Wait) -> Interruption:
+    ctx.sink.emit(Awaiting(wait))
+    return Interruption((wait.call_id,))
+
+
+async def _final_answer(ctx: RunContext, result: str) -> FinalOutput:
+    """attempt_completion: the result is the turn's final answer."""
+    ctx.sink.token(result)
+    ctx.sink.emit(MessageEnded())
+    message = await ctx.store.add_message(
+        ctx.session_id, "assistant", result, agent=ctx.sink.agent.name
+    )
+    return FinalOutput(message.id)

@@ -1,0 +1,112 @@
+"""What the store hands out: plain, frozen records, free of the ORM, so the turn core and its
+in-memory fake (tests/fakes) work with the same types as the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class MessageStatus(StrEnum):
+    COMPLETE = "complete"
+    INTERRUPTED = "interrupted"  # the LLM stream failed part-way
+    CANCELLED = "cancelled"  # a client cancelled the run part-way
+
+
+class ToolCallStatus(StrEnum):
+    PENDING = "pending"  # waiting for approval, or not started yet
+    DISPATCHED = "dispatched"  # sent to the IDE, waiting for its tool_result
+    DONE = "done"
+    FAILED = "failed"
+    REFUSED = "refused"  # the agent may not make this call
+    REJECTED = "rejected"  # a human said no
+    EXPIRED = "expired"  # nobody answered in time
+    CANCELLED = "cancelled"
+
+
+OPEN_CALL_STATUSES = (ToolCallStatus.PENDING, ToolCallStatus.DISPATCHED)
+
+
+class ApprovalStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    EDITED = "edited"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSession:
+    id: str
+    current_agent: str
+    running_since: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    id: int
+    session_id: str
+    role: str
+    content: str
+    agent: str | None
+    status: MessageStatus
+    tool_calls: list[dict[str, Any]] | None
+    tool_call_id: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCall:
+    id: str  # the call_id on the wire
+    session_id: str
+    agent: str
+    tool_name: str
+    arguments: dict[str, Any]
+    status: ToolCallStatus
+    result: Any
+    error: str | None
+    deadline: datetime | None  # when a dispatched call times out
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredApproval:
+    call: StoredCall
+    status: ApprovalStatus
+    modified_arguments: dict[str, Any] | None
+    feedback: str | None
+    decided_by: str | None
+    decider_role: str | None  # the DeciderRole of whoever decided
+    expires_at: datetime | None
+    created_at: datetime
+
+    @property
+    def session_id(self) -> str:
+        return self.call.session_id
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDecision:
+    """One decision anyone sent on an approval, including the ones that came too late."""
+
+    decision: str
+    decided_by: str
+    accepted: bool
+    modified_arguments: dict[str, Any] | None
+    feedback: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRule:
+    id: int
+    session_id: str
+    tool_name: str
+    pattern: str
+    created_by: str
+    created_at: datetime

@@ -1,0 +1,96 @@
+"""Client → hub frames: what an IDE, the console or an SSE POST may send."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Discriminator, Field, TypeAdapter
+
+from hub.protocol.base import Frame
+
+# "tool" of the original is refused here: tool output arrives as `tool_result` with its call_id.
+Role = Literal["user", "assistant", "system"]
+
+
+class UserMessage(Frame):
+    """A message from the user; starts a run, or is queued behind the running one."""
+
+    type: Literal["user_message"] = "user_message"
+    content: str
+    role: Role = "user"
+    interrupt: bool = Field(
+        False, description="Hub extension: cancel the turn in progress and run this one next."
+    )
+
+
+class ToolResult(Frame):
+    """The IDE's answer to a `tool_call`, correlated by `call_id`."""
+
+    type: Literal["tool_result"] = "tool_result"
+    call_id: str
+    result: Any = None
+    error: str | None = None
+
+
+class HitlDecision(Frame):
+    """The user's answer to a `tool_call` that had `requires_approval: true`."""
+
+    type: Literal["hitl_decision"] = "hitl_decision"
+    call_id: str
+    decision: Literal["approve", "edit", "reject"]
+    modified_arguments: dict[str, Any] | None = Field(
+        None, description="With `edit`: the arguments to use (merged over the model's)."
+    )
+    feedback: str | None = Field(None, description="With `reject`: told to the model.")
+    always_allow: bool = Field(
+        False, description="Hub extension: also allow matching calls in this session from now on."
+    )
+    allow_pattern: str | None = Field(
+        None,
+        description="Hub extension: the rule's command prefix or path glob; by default this "
+        "call's exact command or path.",
+    )
+
+
+class SwitchAgent(Frame):
+    """The user moves the session to another agent; the conversation goes with it."""
+
+    type: Literal["switch_agent"] = "switch_agent"
+    agent_type: str
+    content: str = ""
+    reason: str | None = None
+
+
+class PlanDecision(Frame):
+    """Answer to a plan approval (later versions of the original); the hub has no plans yet."""
+
+    type: Literal["plan_decision"] = "plan_decision"
+    approval_request_id: str
+    decision: Literal["approve", "reject", "modify"]
+    feedback: str | None = None
+
+
+class Cancel(Frame):
+    """Hub extension: stop the running turn; the partial answer is kept, marked cancelled."""
+
+    type: Literal["cancel"] = "cancel"
+    reason: str | None = None
+
+
+class Ping(Frame):
+    """Hub extension: liveness check; answered by `pong` carrying the same `data`."""
+
+    type: Literal["ping"] = "ping"
+    data: str | None = None
+
+
+ClientFrame = Annotated[
+    UserMessage | ToolResult | HitlDecision | SwitchAgent | PlanDecision | Cancel | Ping,
+    Discriminator("type"),
+]
+CLIENT_FRAME_TYPES = frozenset(
+    m.model_fields["type"].default
+    for m in (UserMessage, ToolResult, HitlDecision, SwitchAgent, PlanDecision, Cancel, Ping)
+)
+
+client_frame_adapter: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)

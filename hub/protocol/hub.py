@@ -1,0 +1,229 @@
+"""Hub → client frames. Names and fields of the original gateway are kept as they were, so an
+IDE written for it works unchanged; everything the hub adds is additive (new optional fields,
+new frame types), and `EXTENSION_FRAME_TYPES` lists the frames the original never sent."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Discriminator, Field, TypeAdapter
+
+from agents.vocab import (
+    DecisionOutcome,
+    ErrorCode,
+    RunEndReason,
+    RunState,
+    SwitchMethod,
+    ToolOutcomeStatus,
+)
+from db.records import MessageStatus
+from hub.protocol.base import PROTOCOL_VERSION, Frame
+
+
+class HubFrameModel(Frame):
+    session_id: str = Field(description="Hub extension: the session this frame belongs to.")
+    seq: int = Field(
+        ge=0,
+        description="Hub extension: the session's stream position. Broadcast frames increase "
+        "it by one; replies to a single client repeat the current position.",
+    )
+    ts: int = Field(description="Hub extension: milliseconds since the Unix epoch.")
+
+
+class AssistantMessage(HubFrameModel):
+    """One streamed piece of the answer; the last piece of a message has `is_final: true`."""
+
+    type: Literal["assistant_message"] = "assistant_message"
+    token: str
+    is_final: bool
+
+
+class ToolCall(HubFrameModel):
+    """A tool the agent wants run. With `requires_approval`, a human must decide first."""
+
+    type: Literal["tool_call"] = "tool_call"
+    call_id: str
+    tool_name: str
+    arguments: dict[str, Any]
+    requires_approval: bool = False
+    agent: str | None = Field(None, description="Hub extension: the agent making the call.")
+    expires_at: str | None = Field(
+        None, description="Hub extension: when an undecided approval is rejected (ISO 8601)."
+    )
+    diff: str | None = Field(
+        None, description="Hub extension: for write_file, a unified diff against the current file."
+    )
+
+
+class ToolFinished(HubFrameModel):
+    """Hub extension: how a tool call ended, and what the model was told."""
+
+    type: Literal["tool_finished"] = "tool_finished"
+    call_id: str
+    tool_name: str
+    status: ToolOutcomeStatus
+    content: str
+
+
+class FollowupQuestion(HubFrameModel):
+    """Hub extension: the agent asks the user; the next `user_message` (or a `tool_result`
+    with this `call_id`) is the answer."""
+
+    type: Literal["followup_question"] = "followup_question"
+    call_id: str
+    question: str
+    options: list[str] | None = None
+
+
+class ApprovalExpiring(HubFrameModel):
+    """Hub extension: an approval will be rejected soon if nobody decides."""
+
+    type: Literal["approval_expiring"] = "approval_expiring"
+    call_id: str
+    expires_at: str
+
+
+class AgentSwitched(HubFrameModel):
+    type: Literal["agent_switched"] = "agent_switched"
+    content: str
+    from_agent: str
+    to_agent: str
+    reason: str
+    confidence: str | None = None
+    method: SwitchMethod = Field(
+        "user",
+        description="Hub extension: who switched: the user, the orchestrator's LLM routing, its "
+        "keyword fallback, or an agent calling switch_mode.",
+    )
+
+
+class Error(HubFrameModel):
+    type: Literal["error"] = "error"
+    content: str = Field(description="Human-readable message, as in the original.")
+    code: ErrorCode = Field(description="Hub extension: machine-readable reason.")
+
+
+class PendingApproval(BaseModel):
+    call_id: str
+    tool_name: str
+    arguments: dict[str, Any]
+    agent: str
+    created_at: str
+    expires_at: str | None = None
+
+
+class SessionReady(HubFrameModel):
+    """First frame on every connection: what the client needs to render the session."""
+
+    type: Literal["session_ready"] = "session_ready"
+    protocol_version: str = PROTOCOL_VERSION
+    epoch: str = Field(
+        description="The frame stream's identity: reconnect with `?last_seq=N&epoch=E` to get "
+        "exactly the frames after N."
+    )
+    resumed: bool = Field(
+        False, description="The frames after the client's `last_seq` follow, then live ones."
+    )
+    current_agent: str
+    run_state: RunState
+    pending_approvals: list[PendingApproval]
+
+
+class HistoryMessage(BaseModel):
+    id: int
+    role: str
+    content: str
+    agent: str | None
+    status: MessageStatus
+    tool_calls: list[dict[str, Any]] | None
+    tool_call_id: str | None
+    created_at: str
+
+
+class Resync(HubFrameModel):
+    """Hub extension: the frames a resuming client missed are no longer all kept (or the hub
+    restarted): rebuild from `messages`, the latest stored history, then follow live frames."""
+
+    type: Literal["resync"] = "resync"
+    reason: Literal["epoch_changed", "gap_too_old"]
+    messages: list[HistoryMessage]
+
+
+class MessageQueued(HubFrameModel):
+    """A user message arrived during a run; it will run next, in this position."""
+
+    type: Literal["message_queued"] = "message_queued"
+    position: int = Field(ge=1)
+    content: str
+
+
+class RunStarted(HubFrameModel):
+    type: Literal["run_started"] = "run_started"
+    run_id: str
+    agent: str
+    kind: Literal["message", "continue"] = Field(
+        "message",
+        description="`continue`: the turn goes on after a decision, a tool result or an answer.",
+    )
+
+
+class RunFinished(HubFrameModel):
+    type: Literal["run_finished"] = "run_finished"
+    run_id: str
+    reason: RunEndReason = Field(
+        description="`waiting`: the turn is parked until the calls in `waiting_for` are "
+        "decided, answered or run; it then continues in a new run."
+    )
+    message_id: int | None = Field(None, description="Stored assistant message, if any.")
+    waiting_for: list[str] = Field(default_factory=list)
+
+
+class ApprovalResolved(HubFrameModel):
+    type: Literal["approval_resolved"] = "approval_resolved"
+    call_id: str
+    decision: DecisionOutcome
+    decided_by: str
+    arguments: dict[str, Any] | None = Field(None, description="The arguments that will run.")
+    feedback: str | None = None
+
+
+class Pong(HubFrameModel):
+    type: Literal["pong"] = "pong"
+    data: str | None = None
+
+
+HubFrame = Annotated[
+    AssistantMessage
+    | ToolCall
+    | AgentSwitched
+    | Error
+    | SessionReady
+    | MessageQueued
+    | RunStarted
+    | RunFinished
+    | ApprovalResolved
+    | ApprovalExpiring
+    | ToolFinished
+    | FollowupQuestion
+    | Resync
+    | Pong,
+    Discriminator("type"),
+]
+
+# Frames an IDE written for the original gateway never saw; it may ignore them safely.
+EXTENSION_FRAME_TYPES = frozenset(
+    {
+        "session_ready",
+        "message_queued",
+        "run_started",
+        "run_finished",
+        "approval_resolved",
+        "approval_expiring",
+        "tool_finished",
+        "followup_question",
+        "resync",
+        "pong",
+    }
+)
+
+hub_frame_adapter: TypeAdapter[HubFrame] = TypeAdapter(HubFrame)

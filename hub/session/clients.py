@@ -1,0 +1,44 @@
+"""The clients of a session, by role: who gets the greeting, broadcast frames and replies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from hub.fanout import Subscriber
+
+# ide, console: greeted (`session_ready`, replay or resync, open calls again), get every frame.
+# sse: gets the broadcast frames only. remote: attached through another hub process, which
+# reads the broadcast frames from the bus; only the greeting and replies go to it from here.
+AttachRole = Literal["ide", "console", "sse", "remote"]
+
+
+@dataclass(frozen=True, slots=True)
+class ResumePoint:
+    epoch: str
+    last_seq: int
+
+
+@dataclass(slots=True)
+class Clients:
+    local: set[Subscriber] = field(default_factory=set)
+    remote: dict[str, Subscriber] = field(default_factory=dict)
+
+    def add(self, client: Subscriber, role: AttachRole) -> None:
+        if role == "remote":
+            self.remote[client.name] = client
+        else:
+            self.local.add(client)
+
+    def remove(self, client: Subscriber) -> None:
+        self.local.discard(client)
+        self.remote.pop(client.name, None)
+
+    def remove_remote(self, name: str) -> None:
+        self.remote.pop(name, None)
+
+    def __bool__(self) -> bool:
+        return bool(self.local or self.remote)
+
+    def __len__(self) -> int:
+        return len(self.local)

@@ -1,0 +1,300 @@
+"""A live session: the asyncio driver around `SessionMachine`.
+
+The machine decides; this object carries its effects out (the run task, cancellation) and owns
+what needs a loop: deadline timers, the frame stream, the clients. `submit` is the one entry
+point for every command from every transport, and the one place that turns every failure into
+a typed `Refused` — an unexpected exception is logged and answered `internal_error`, never
+raised to the transport. The session is the run's `RunSink`: it turns run events into frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from agents.definitions import AGENTS, AgentSpec
+from agents.ports import HistoryStore
+from agents.run import approvals, results, steps
+from agents.run.engine import TurnEngine, TurnOutcome
+from agents.run.state import open_waits
+from agents.vocab import ErrorCode, Refusal
+from hub import protocol as p
+from hub.fanout import FrameStream, Retention, Subscriber
+from hub.history import history_message
+from hub.ratelimit import RateLimit
+from hub.session.clients import AttachRole, Clients, ResumePoint
+from hub.session.commands import Command, Outcome, Refused
+from hub.session.frames import frame_of, pending_approval, reminder
+from hub.session.machine import (
+    CancelRun,
+    Effect,
+    Queued,
+    SessionMachine,
+    SessionState,
+    StartRun,
+    Work,
+    new_run_id,
+)
+from hub.session.perform import perform
+from hub.session.timers import Timers
+
+log = logging.getLogger(__name__)
+RESYNC_MESSAGES = 50
+
+
+class LiveSession:
+    def __init__(
+        self,
+        session_id: str,
+        current_agent: str,
+        engine: TurnEngine,
+        store: HistoryStore,
+        *,
+        on_quiet: Callable[[LiveSession], None] | None = None,
+        approval_warning_seconds: float = 10.0,
+        retention: Retention | None = None,
+        frames_per_second: float = 20.0,
+    ) -> None:
+        self.id = session_id
+        self.current_agent = current_agent
+        self.engine = engine
+        self.store = store
+        self.machine = SessionMachine()
+        self.clients = Clients()
+        self.frames = FrameStream(session_id, retention, self.clients.local)
+        self.rate = RateLimit(frames_per_second)
+        self._on_quiet = on_quiet
+        self._run: asyncio.Task[TurnOutcome] | None = None
+        self._timers = Timers(self._expire, self._warn, approval_warning_seconds)
+        self._ctx = steps.RunContext(session_id, store, self)
+
+    @property
+    def agent(self) -> AgentSpec:
+        return AGENTS[self.current_agent]
+
+    @property
+    def run_state(self) -> str:
+        return self.machine.run_state
+
+    @property
+    def connections(self) -> int:
+        return len(self.clients)
+
+    @property
+    def quiet(self) -> bool:
+        return not self.clients and self.machine.state is SessionState.IDLE
+
+    async def restore(self) -> None:
+        """After a restart: take up the calls the stored turn is parked on."""
+        waits, can_go_on = await open_waits(self.store, self.id)
+        for wait in waits:
+            self.emit(steps.Awaiting(wait))
+        if can_go_on:
+            self.go_on()
+
+    # --- clients ----------------------------------------------------------------------------
+
+    async def attach(
+        self, client: Subscriber, role: AttachRole, resume: ResumePoint | None = None
+    ) -> None:
+        """Add a client. An SSE listener only follows the broadcast frames; any other gets
+        `session_ready` first, then exactly the frames it missed if it resumes from a kept
+        point, else a `resync` with the stored history if it tried to, and the open calls."""
+        self.clients.add(client, role)
+        if role == "sse":
+            return
+        replay = self.frames.replay(resume.epoch, resume.last_seq) if resume else None
+        self.reply(
+            client,
+            p.SessionReady,
+            epoch=self.frames.epoch,
+            resumed=replay is not None,
+            current_agent=self.current_agent,
+            run_state=self.run_state,
+            pending_approvals=[
+                pending_approval(w) for w in self.machine.waits.values() if w.kind == "approval"
+            ],
+        )
+        if replay is not None:
+            for frame in replay:
+                client.deliver(frame)
+            return
+        if resume is not None:
+            reason = "epoch_changed" if resume.epoch != self.frames.epoch else "gap_too_old"
+            recent = await self.store.history(self.id, RESYNC_MESSAGES)
+            messages = [history_message(m) for m in recent]
+            self.reply(client, p.Resync, reason=reason, messages=messages)
+        for wait in self.machine.waits.values():
+            model, fields = reminder(wait)
+            self.reply(client, model, **fields)
+
+    def detach(self, client: Subscriber) -> None:
+        self.clients.remove(client)
+        self._check_quiet()
+
+    def detach_remote(self, name: str) -> None:
+        self.clients.remove_remote(name)
+        self._check_quiet()
+
+    def _check_quiet(self) -> None:
+        """Tell the owner when nobody listens and nothing runs, so it can let go of us."""
+        # A parked turn stays in memory: its timers must fire on this object and no other.
+        if self.quiet and self._on_quiet:
+            self._on_quiet(self)
+
+    # --- the one entry point ----------------------------------------------------------------
+
+    async def submit(self, command: Command, origin: Subscriber | None = None) -> Outcome:
+        """Carry out one command; refusals are also answered to `origin` as an error frame."""
+        try:
+            outcome: Outcome = await perform(self, command, origin)
+        except Refusal as exc:
+            outcome = Refused(code=exc.code, message=exc.message)
+        except Exception:
+            log.exception(
+                "session %s: %s from %s failed", self.id, command.frame.type, command.sender.name
+            )
+            message = f"the hub failed on this {command.frame.type}; the error is in its log"
+            outcome = Refused(code=ErrorCode.INTERNAL_ERROR, message=message)
+        if isinstance(outcome, Refused) and origin is not None:
+            self.reject(origin, outcome.code, outcome.message)
+        return outcome
+
+    # --- frames -----------------------------------------------------------------------------
+
+    def publish(self, model: type[p.HubFrameModel], **fields: object) -> None:
+        self.frames.publish(model, **fields)
+
+    def reply(self, client: Subscriber, model: type[p.HubFrameModel], **fields: object) -> None:
+        self.frames.reply(client, model, **fields)
+
+    def reject(self, client: Subscriber, code: ErrorCode, content: str) -> None:
+        """Answer a frame the client should not have sent, to that client only."""
+        self.reply(client, p.Error, code=code, content=content)
+
+    # --- RunSink ----------------------------------------------------------------------------
+
+    def token(self, text: str) -> None:
+        self.frames.token(text)
+
+    def emit(self, event: steps.RunEvent) -> None:
+        """Apply what the event changes in the session, then publish its frame."""
+        match event:
+            case steps.AgentSwitched(to_agent=to_agent):
+                self.current_agent = to_agent
+            case steps.ToolFinished(call_id=call_id) | steps.ApprovalResolved(call_id=call_id):
+                self._timers.disarm(call_id)
+                self.machine.answered(call_id)
+            case steps.Awaiting(wait=wait):
+                self.machine.awaiting(wait)
+                self._timers.arm(wait)
+        if (frame := frame_of(event)) is not None:
+            model, fields = frame
+            self.publish(model, **fields)
+
+    # --- runs -------------------------------------------------------------------------------
+
+    def enqueue(self, content: str, role: p.Role = "user", *, interrupt: bool = False) -> str:
+        work = Work(new_run_id(), "message", role, content)
+        self._apply(self.machine.message(work, interrupt=interrupt))
+        return work.run_id
+
+    def go_on(self) -> str:
+        """Continue the parked turn: something it waits for has been answered."""
+        run_id, effects = self.machine.go_on()
+        self._apply(effects)
+        return run_id
+
+    def answered(self, call_id: str) -> str:
+        """A parked call was answered outside a run: take it off, and go on."""
+        self._timers.disarm(call_id)
+        self.machine.answered(call_id)
+        return self.go_on()
+
+    def cancel(self) -> bool:
+        stopped, effects = self.machine.cancel()
+        self._apply(effects)
+        return stopped
+
+    async def close(self) -> None:
+        """Stop everything on shutdown; a running turn still stores its partial answer."""
+        self._timers.clear()
+        run = self._run
+        self._apply(self.machine.close())
+        if run is not None:
+            await asyncio.wait({run})
+
+    def _apply(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            match effect:
+                case StartRun(work=work):
+                    self._run = asyncio.create_task(self._turn(work), name=f"run-{self.id}")
+                case CancelRun():
+                    if self._run is not None:
+                        self._run.cancel()
+                case Queued(position=position, content=content):
+                    self.publish(p.MessageQueued, position=position, content=content)
+
+    async def _turn(self, work: Work) -> TurnOutcome:
+        kind = "message" if work.kind == "message" else "continue"
+        self.publish(p.RunStarted, run_id=work.run_id, agent=self.current_agent, kind=kind)
+        outcome = TurnOutcome("error")
+        try:
+            await self.store.mark_running(self.id, True)
+            if work.kind == "message":
+                await self.store.add_message(
+                    self.id, work.role, work.content, agent=self.current_agent
+                )
+                outcome = await self.engine.advance(self._ctx, user_text=work.content)
+            elif work.kind == "continue":
+                outcome = await self.engine.advance(self._ctx)
+            else:
+                await self.engine.abandon(self._ctx)
+                outcome = TurnOutcome("cancelled")
+        except asyncio.CancelledError:
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            outcome = TurnOutcome("cancelled")
+        except Refusal as exc:
+            self.emit(steps.RunFailed(exc.code, exc.message))
+        except Exception:
+            log.exception("run %s of session %s failed", work.run_id, self.id)
+            self.emit(steps.RunFailed(ErrorCode.INTERNAL_ERROR, "the hub failed running this turn"))
+        await self._end_run(work, outcome)
+        return outcome
+
+    async def _end_run(self, work: Work, outcome: TurnOutcome) -> None:
+        try:
+            await self.store.mark_running(self.id, False)
+        except Exception:
+            log.exception("session %s: could not mark run %s ended", self.id, work.run_id)
+        waiting = list(self.machine.waits) if outcome.reason == "waiting" else []
+        self.publish(
+            p.RunFinished,
+            run_id=work.run_id,
+            reason=outcome.reason,
+            message_id=outcome.message_id,
+            waiting_for=waiting,
+        )
+        self._run = None
+        self._apply(self.machine.run_ended())
+        self._check_quiet()
+
+    # --- deadlines --------------------------------------------------------------------------
+
+    async def _expire(self, wait: steps.Wait) -> None:
+        """Nobody answered in time: the approval is rejected, or the IDE call failed."""
+        if wait.kind == "approval":
+            event: steps.RunEvent | None = await approvals.expire(self.store, wait.call_id)
+        else:
+            event = await results.expire(self.store, wait)
+        if event is None:
+            return  # answered meanwhile
+        if isinstance(event, steps.RunFailed):
+            self.machine.answered(wait.call_id)
+        self.emit(event)
+        self.go_on()
+
+    def _warn(self, wait: steps.Wait) -> None:
+        if wait.deadline is not None:
+            self.emit(steps.ApprovalExpiring(wait.call_id, wait.deadline))

@@ -1,0 +1,95 @@
+"""What clients see of a run: each `RunEvent` as the hub frame it is published as."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from agents.run import steps as s
+from agents.run.steps import Wait
+from hub import protocol as p
+
+FrameFields = tuple[type[p.HubFrameModel], dict[str, Any]]
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def frame_of(event: s.RunEvent) -> FrameFields | None:
+    """The frame an event is published as; None for events that only change the session."""
+    match event:
+        case s.MessageEnded():
+            return p.AssistantMessage, {"token": "", "is_final": True}
+        case s.RunFailed(code=code, message=message):
+            return p.Error, {"code": code, "content": message}
+        case s.AgentSwitched() as switch:
+            confidence = None if switch.confidence is None else f"{switch.confidence:.2f}"
+            return p.AgentSwitched, {
+                "content": switch.note,
+                "from_agent": switch.from_agent,
+                "to_agent": switch.to_agent,
+                "reason": switch.reason,
+                "confidence": confidence,
+                "method": switch.method,
+            }
+        case s.ToolAnnounced() as call:
+            return p.ToolCall, {
+                "call_id": call.call_id,
+                "tool_name": call.tool_name,
+                "arguments": call.arguments,
+                "requires_approval": call.requires_approval,
+                "agent": call.agent,
+                "expires_at": iso(call.expires_at),
+                "diff": call.diff,
+            }
+        case s.ToolFinished(call_id=call_id, tool_name=tool_name, status=status, content=content):
+            fields = {"call_id": call_id, "tool_name": tool_name, "status": status}
+            return p.ToolFinished, fields | {"content": content}
+        case s.QuestionAsked(call_id=call_id, question=question, options=options):
+            return p.FollowupQuestion, {
+                "call_id": call_id,
+                "question": question,
+                "options": options,
+            }
+        case s.ApprovalResolved() as resolved:
+            return p.ApprovalResolved, {
+                "call_id": resolved.call_id,
+                "decision": resolved.decision,
+                "decided_by": resolved.decided_by,
+                "arguments": resolved.arguments,
+                "feedback": resolved.feedback,
+            }
+        case s.ApprovalExpiring(call_id=call_id, expires_at=expires_at):
+            return p.ApprovalExpiring, {"call_id": call_id, "expires_at": iso(expires_at)}
+        case s.Awaiting():
+            return None
+
+
+def reminder(wait: Wait) -> FrameFields:
+    """What a client that attaches later is sent again, so it can act on the wait."""
+    if wait.kind == "answer":
+        question = s.QuestionAsked(
+            wait.call_id, wait.arguments.get("question", ""), wait.arguments.get("options")
+        )
+        found = frame_of(question)
+    else:
+        approval = wait.kind == "approval"
+        deadline = wait.deadline if approval else None
+        announced = s.ToolAnnounced(
+            wait.call_id, wait.tool_name, wait.arguments, wait.agent, approval, deadline
+        )
+        found = frame_of(announced)
+    assert found is not None
+    return found
+
+
+def pending_approval(wait: Wait) -> p.PendingApproval:
+    return p.PendingApproval(
+        call_id=wait.call_id,
+        tool_name=wait.tool_name,
+        arguments=wait.arguments,
+        agent=wait.agent,
+        created_at=wait.since.isoformat(),
+        expires_at=iso(wait.deadline),
+    )

@@ -1,0 +1,65 @@
+"""What each command does to a live session: one `match` over the client frames.
+
+Called only by `LiveSession.submit`, which turns every `Refusal` raised here (and anything
+unexpected) into the command's `Refused` answer.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from agents.run import approvals, results
+from agents.run.handoff import hand_off
+from agents.run.steps import Handoff
+from agents.vocab import ErrorCode, Refusal
+from hub import protocol as p
+from hub.fanout import Subscriber
+from hub.session.commands import Accepted, Command
+from hub.session.machine import SessionState
+
+if TYPE_CHECKING:
+    from hub.session.driver import LiveSession
+
+
+async def perform(live: LiveSession, command: Command, origin: Subscriber | None) -> Accepted:
+    frame, sender = command.frame, command.sender
+    if isinstance(frame, p.Ping):
+        if origin is not None:
+            live.reply(origin, p.Pong, data=frame.data)
+        return Accepted()
+    if live.machine.state is SessionState.CLOSED:
+        raise Refusal(ErrorCode.SESSION_CLOSED, "the hub is shutting this session down")
+    if not isinstance(frame, p.Cancel) and not live.rate.take():
+        raise Refusal(
+            ErrorCode.RATE_LIMITED,
+            f"more than {live.rate.per_second:g} frames per second on this session; "
+            "this one was dropped",
+        )
+    match frame:
+        case p.UserMessage(content=content, role=role, interrupt=interrupt):
+            if (question := live.machine.question()) is not None:
+                await results.take_result(live.store, live.id, question.call_id, content, None)
+                return Accepted(run_id=live.answered(question.call_id))
+            return Accepted(run_id=live.enqueue(content, role, interrupt=interrupt))
+        case p.ToolResult(call_id=call_id, result=result, error=error):
+            await results.take_result(live.store, live.id, call_id, result, error)
+            return Accepted(run_id=live.answered(call_id))
+        case p.HitlDecision():
+            decision = approvals.Decision(
+                frame.call_id,
+                frame.decision,
+                frame.modified_arguments,
+                frame.feedback,
+                frame.always_allow,
+                frame.allow_pattern,
+            )
+            decider = approvals.Decider(sender.role, sender.name)
+            live.emit(await approvals.decide(live.store, live.id, decision, decider))
+            return Accepted(run_id=live.go_on())
+        case p.SwitchAgent(agent_type=agent, content=content, reason=reason):
+            handoff = Handoff(agent, reason or "requested by the user", "user")
+            live.emit(await hand_off(live.store, live.id, live.current_agent, handoff))
+            return Accepted(run_id=live.enqueue(content) if content else None)
+        case p.Cancel():
+            return Accepted(stopped=live.cancel())
+    raise Refusal(ErrorCode.NOT_SUPPORTED, f"{frame.type} is not supported here")
