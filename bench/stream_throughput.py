@@ -10,7 +10,8 @@ Processes: this one (clients, asyncio on uvloop like the hub), the real hub
 `python -m bench.fake_llm` in its own process.  See bench/README.md for what each figure means.
 
 This module holds the flags and the order of the sections; the sections are in bench/llm_stream.py
-(0-1), bench/hub_stream.py (2-3), bench/memory.py (4) and bench/cancel.py (5), on top of
+(0-1), bench/hub_stream.py (2-3), bench/memory.py (4), bench/cancel.py (5) and
+bench/core.py (6), on top of
 bench/clients.py (the hub's WebSocket clients), bench/measure.py (meters and tables) and
 bench/processes.py (the LLM server and hub processes).
 """
@@ -29,13 +30,14 @@ from typing import Any
 import orjson
 
 from bench.cancel import section_cancel
+from bench.core import section_core
 from bench.hub_stream import section_hub, section_latency
 from bench.llm_stream import section_parse, section_source
 from bench.measure import Report, machine_info
 from bench.memory import section_memory
 from bench.processes import FakeLLM, hub_pid, start_hub
 
-SECTIONS = {"source", "parse", "hub", "lat", "mem", "cancel"}
+SECTIONS = {"source", "parse", "hub", "lat", "mem", "cancel", "core"}
 
 
 async def run(args: argparse.Namespace) -> Report:
@@ -67,6 +69,8 @@ async def run(args: argparse.Namespace) -> Report:
                     raise
                 finally:
                     hub.stop()
+        if "core" in wanted:
+            await section_core(args, report)
     finally:
         fake.stop()
     print(f"\ntotal {time.perf_counter() - started:.1f} s")
@@ -98,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Benchmark the hub's streaming path against baselines measured in the same "
         "run: (0) LLM server ceiling, (1) LLM stream parsing, (2) tokens/s through the hub to 1 "
         "and N clients, (3) token latency percentiles, (4) RSS per idle socket, (5) cancel "
-        "latency.",
+        "latency, (6) the turn core alone on the in-memory fakes.",
         epilog="Explicit flags win over --quick.  See bench/README.md.",
     )
 
@@ -124,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--only",
         metavar="LIST",
-        help="comma-separated sections to run: source,parse,hub,lat,mem,cancel "
+        help="comma-separated sections to run: source,parse,hub,lat,mem,cancel,core "
         "(hub needs parse for its baseline and runs it)",
     )
     parser.add_argument(

@@ -55,32 +55,24 @@ def parse_body(body: Any) -> tuple[str, protocol.ClientFrame]:
         raise validation_error(exc) from None
 
 
+# The original's event bodies: which fields of each hub frame, in the original's key order.
+# Frames not listed are not sent to SSE clients. `followup_question` is not the original's:
+# without it an SSE client could not see what to answer.
+SEED_FIELDS: dict[str, tuple[str, ...]] = {
+    "assistant_message": ("token", "is_final", "type"),
+    "tool_call": ("type", "call_id", "tool_name", "arguments", "requires_approval"),
+    "agent_switched": ("type", "content", "from_agent", "to_agent", "reason", "confidence"),
+    "error": ("type", "content", "code"),
+    "followup_question": ("type", "call_id", "question", "options"),
+}
+
+
 def seed_event(data: dict[str, Any]) -> bytes | None:
-    """The original's body for a hub frame (and the agent's follow-up questions), or None for
-    frames SSE clients do not get."""
-    kind = data["type"]
-    if kind == "assistant_message":
-        body: dict[str, Any] = {"token": data["token"], "is_final": data["is_final"], "type": kind}
-    elif kind == "tool_call":
-        body = {
-            "type": kind,
-            "call_id": data["call_id"],
-            "tool_name": data["tool_name"],
-            "arguments": data["arguments"],
-            "requires_approval": data["requires_approval"],
-        }
-    elif kind == "agent_switched":
-        switch_keys = ("type", "content", "from_agent", "to_agent", "reason", "confidence")
-        body = {k: data[k] for k in switch_keys}
-    elif kind == "error":
-        body = {"type": kind, "content": data["content"], "code": data["code"]}
-    elif kind == "followup_question":
-        # Not the original's: without it an SSE client could not see what to answer.
-        question_keys = ("type", "call_id", "question", "options")
-        body = {k: data[k] for k in question_keys}
-    else:
+    """The original's event for a hub frame, or None for frames SSE clients do not get."""
+    keys = SEED_FIELDS.get(data["type"])
+    if keys is None:
         return None
-    return b"data: " + orjson.dumps(body) + b"\n\n"
+    return b"data: " + orjson.dumps({k: data[k] for k in keys}) + b"\n\n"
 
 
 class RunListener:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -56,7 +57,13 @@ TOOLS: dict[str, ToolSpec] = {
 
 
 def openai_tools(names: Iterable[str]) -> list[dict[str, Any]]:
-    return [TOOLS[name].openai_schema() for name in names]
+    """The tools as the model sees them. Built once per tool: a JSON Schema costs ~0.2 ms."""
+    return [_schema(name) for name in names]
+
+
+@functools.cache
+def _schema(name: str) -> dict[str, Any]:
+    return TOOLS[name].openai_schema()
 
 
 class InvalidArguments(Exception):

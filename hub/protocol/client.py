@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, TypeAdapter
 
+from agents.vocab import Verdict
 from hub.protocol.base import Frame
 
 # "tool" of the original is refused here: tool output arrives as `tool_result` with its call_id.
@@ -37,7 +38,7 @@ class HitlDecision(Frame):
 
     type: Literal["hitl_decision"] = "hitl_decision"
     call_id: str
-    decision: Literal["approve", "edit", "reject"]
+    decision: Verdict
     modified_arguments: dict[str, Any] | None = Field(
         None, description="With `edit`: the arguments to use (merged over the model's)."
     )

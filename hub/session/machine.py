@@ -106,7 +106,9 @@ class SessionMachine:
 
     def message(self, work: Work, *, interrupt: bool = False) -> list[Effect]:
         """Run this message now, after the turn in progress and the messages before it, or
-        (`interrupt`) after stopping the turn in progress."""
+        (`interrupt`) after stopping the turn in progress. A closed session takes none."""
+        if self.state is S.CLOSED:
+            return []
         if interrupt:
             stopped, effects = self.cancel()
             if stopped:

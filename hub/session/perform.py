@@ -6,22 +6,43 @@ unexpected) into the command's `Refused` answer.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from agents.ports import HistoryStore
 from agents.run import approvals, results
 from agents.run.handoff import hand_off
-from agents.run.steps import Handoff
+from agents.run.steps import Handoff, RunEvent
 from agents.vocab import ErrorCode, Refusal
 from hub import protocol as p
 from hub.fanout import Subscriber
+from hub.ratelimit import RateLimit
 from hub.session.commands import Accepted, Command
-from hub.session.machine import SessionState
-
-if TYPE_CHECKING:
-    from hub.session.driver import LiveSession
+from hub.session.machine import SessionMachine, SessionState
 
 
-async def perform(live: LiveSession, command: Command, origin: Subscriber | None) -> Accepted:
+class Acting(Protocol):
+    """What a command may use of the live session (`LiveSession` is the one)."""
+
+    id: str
+    current_agent: str
+    store: HistoryStore
+    machine: SessionMachine
+    rate: RateLimit
+
+    def reply(self, client: Subscriber, model: type[p.HubFrameModel], **fields: object) -> None: ...
+
+    def emit(self, event: RunEvent) -> None: ...
+
+    def enqueue(self, content: str, role: p.Role = "user", *, interrupt: bool = False) -> str: ...
+
+    def go_on(self) -> str: ...
+
+    def answered(self, call_id: str) -> str: ...
+
+    def cancel(self) -> bool: ...
+
+
+async def perform(live: Acting, command: Command, origin: Subscriber | None) -> Accepted:
     frame, sender = command.frame, command.sender
     if isinstance(frame, p.Ping):
         if origin is not None:
