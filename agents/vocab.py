@@ -6,6 +6,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
+# "tool" is not among them: tool output arrives as a `tool_result` with its call_id.
+MessageRole = Literal["user", "assistant", "system"]
 RunEndReason = Literal["completed", "cancelled", "error", "waiting"]
 RunState = Literal["idle", "running", "waiting"]
 ToolOutcomeStatus = Literal["done", "failed", "refused", "rejected", "expired", "cancelled"]

@@ -6,11 +6,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, TypeAdapter
 
-from agents.vocab import Verdict
+from agents.vocab import MessageRole, Verdict
 from hub.protocol.base import Frame
 
-# "tool" of the original is refused here: tool output arrives as `tool_result` with its call_id.
-Role = Literal["user", "assistant", "system"]
+Role = MessageRole
 
 
 class UserMessage(Frame):

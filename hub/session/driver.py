@@ -18,7 +18,7 @@ from agents.ports import HistoryStore
 from agents.run import approvals, results, steps
 from agents.run.engine import TurnEngine, TurnOutcome
 from agents.run.state import open_waits
-from agents.vocab import ErrorCode, Refusal
+from agents.vocab import ErrorCode, Refusal, RunState
 from hub import protocol as p
 from hub.fanout import FrameStream, Retention, Subscriber
 from hub.history import history_message
@@ -74,7 +74,7 @@ class LiveSession:
         return AGENTS[self.current_agent]
 
     @property
-    def run_state(self) -> str:
+    def run_state(self) -> RunState:
         return self.machine.run_state
 
     @property

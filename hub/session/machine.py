@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Literal
 
 from agents.run.steps import Wait
-from agents.vocab import RunState
+from agents.vocab import MessageRole, RunState
 
 
 class SessionState(StrEnum):
@@ -57,7 +57,7 @@ class IllegalTransition(Exception):
 class Work:
     run_id: str
     kind: Literal["message", "continue", "abandon"]
-    role: Literal["user", "assistant", "system"] = "user"
+    role: MessageRole = "user"
     content: str = ""
 
 

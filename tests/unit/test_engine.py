@@ -1,0 +1,106 @@
+"""The turn engine alone: the typed events one `advance` produces, on the in-memory fakes."""
+
+from __future__ import annotations
+
+from agents.definitions import AGENTS, AgentSpec
+from agents.routing import Router
+from agents.run import steps as s
+from agents.run.engine import TurnEngine, TurnOutcome
+from agents.run.tools import ToolRunner
+from agents.vocab import ErrorCode
+from db.records import MessageStatus
+from tests.fakes.memory_store import MemoryStore
+from tests.fakes.model import ScriptedModel
+from tests.fakes.script import Cut, Fail, Text, ToolCalls
+from tools.approval import default_policies
+
+
+class RecordingSink:
+    """A `RunSink` that keeps what the run made visible, and switches agent on a handoff."""
+
+    def __init__(self, agent: str = "coder") -> None:
+        self.agent_name = agent
+        self.tokens: list[str] = []
+        self.events: list[s.RunEvent] = []
+
+    @property
+    def agent(self) -> AgentSpec:
+        return AGENTS[self.agent_name]
+
+    def token(self, text: str) -> None:
+        self.tokens.append(text)
+
+    def emit(self, event: s.RunEvent) -> None:
+        if isinstance(event, s.AgentSwitched):
+            self.agent_name = event.to_agent
+        self.events.append(event)
+
+
+async def advance(
+    *replies: object, agent: str = "coder", max_steps: int = 8
+) -> tuple[TurnOutcome, RecordingSink, MemoryStore, ScriptedModel]:
+    store, model = MemoryStore(), ScriptedModel(*replies)  # type: ignore[arg-type]
+    engine = TurnEngine(model, Router(model), ToolRunner(default_policies(), 5), max_steps)
+    sink = RecordingSink(agent)
+    await store.add_message("s", "user", "go")
+    outcome = await engine.advance(s.RunContext("s", store, sink), user_text="go")
+    return outcome, sink, store, model
+
+
+async def test_a_plain_answer_ends_the_turn() -> None:
+    outcome, sink, store, model = await advance(Text(["a", "b"]))
+    assert outcome == TurnOutcome("completed", 2)
+    assert (sink.tokens, sink.events) == (["a", "b"], [s.MessageEnded()])
+    model.assert_complete()
+
+
+async def test_an_ide_call_interrupts_the_turn_and_a_hub_call_does_not() -> None:
+    calls = ToolCalls(
+        [
+            ("q1", "switch_mode", {"mode": "ask", "reason": "a question"}),
+            ("r1", "read_file", {"path": "a.py"}),
+        ]
+    )
+    outcome, sink, _, _ = await advance(calls)
+    assert outcome.reason == "waiting" and outcome.waiting_for == ("r1",)
+    assert [type(e) for e in sink.events] == [
+        s.MessageEnded,
+        s.AgentSwitched,
+        s.ToolFinished,
+        s.ToolAnnounced,
+        s.Awaiting,
+    ]
+    assert sink.agent_name == "ask"
+
+
+async def test_a_failed_or_cut_stream_is_an_error_with_the_partial_answer_kept() -> None:
+    outcome, sink, _, _ = await advance(Fail(503, "busy"))
+    assert outcome == TurnOutcome("error")
+    assert sink.events[-1] == s.RunFailed(
+        ErrorCode.LLM_ERROR, "LLM endpoint answered HTTP 503: busy"
+    )
+    outcome, sink, store, _ = await advance(Cut(["half"]))
+    assert outcome.reason == "error"
+    assert (store.messages[-1].content, store.messages[-1].status) == (
+        "half",
+        MessageStatus.INTERRUPTED,
+    )
+
+
+async def test_a_model_that_never_stops_calling_tools_is_stopped() -> None:
+    again = [
+        ToolCalls([(f"m{n}", "switch_mode", {"mode": "coder", "reason": "x"})]) for n in range(3)
+    ]
+    outcome, sink, _, _ = await advance(*again, max_steps=2)
+    assert outcome.reason == "error"
+    assert sink.events[-1] == s.RunFailed(
+        ErrorCode.MAX_STEPS, "stopped after 2 model calls in one turn"
+    )
+
+
+async def test_attempt_completion_is_the_final_answer() -> None:
+    done = ToolCalls([("f1", "attempt_completion", {"result": "All done."})])
+    outcome, sink, store, _ = await advance(done)
+    assert outcome == TurnOutcome("completed", store.messages[-1].id)
+    assert sink.tokens == ["All done."]
+    assert store.messages[-1].content == "All done."
