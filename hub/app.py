@@ -62,6 +62,7 @@ def create_app(settings: Settings) -> Starlette:
             Router(model, settings.routing_timeout_seconds),
             tools,
             max_steps=settings.max_model_calls,
+            model_call_seconds=settings.llm_timeout_seconds,
         )
         store = Store()
         retention = Retention(

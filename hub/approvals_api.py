@@ -12,14 +12,15 @@ from starlette.routing import Route
 from db.records import StoredRule
 from hub import protocol
 from hub.errors import ApiError
+from hub.protocol.text import Pattern
 from hub.requests import existing_session, read_json, read_model, submit, validation_error
 from hub.state import hub_state
 from tools.registry import TOOLS
 
 
 class NewAllowRule(BaseModel):
-    tool_name: str = Field(min_length=1)
-    pattern: str = Field(min_length=1, max_length=512)
+    tool_name: str = Field(min_length=1, max_length=64)
+    pattern: Pattern = Field(min_length=1)
 
 
 async def decide_approval(request: Request) -> Response:

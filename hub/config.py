@@ -28,7 +28,10 @@ class Settings(BaseSettings):
     llm_model: str = Field("gpt-4o-mini", description="Model name sent with every request.")
     llm_api_key: str = Field("not-needed", description="API key for the LLM endpoint.")
     llm_timeout_seconds: float = Field(
-        120.0, gt=0, description="Timeout of one LLM request, connect to last byte."
+        120.0,
+        gt=0,
+        description="Bound on one model call, connect to last byte of the stream, however "
+        "steadily the tokens come; past it the turn ends with llm_error, the partial answer kept.",
     )
     llm_max_retries: int = Field(
         1, ge=0, le=10, description="Retries of a failed LLM request before any token arrived."

@@ -20,8 +20,27 @@ M = TypeVar("M", bound=BaseModel)
 MAX_PAGE = 200
 
 
-async def read_json(request: Request) -> Any:
-    body = await request.body()
+async def read_body(request: Request) -> bytes:
+    """The body, refused with 413 past `AGENT_RUNTIME__MAX_FRAME_BYTES` — by its declared length
+    before reading any of it, else as soon as that much has arrived."""
+    limit = hub_state(request).settings.max_frame_bytes
+    declared = request.headers.get("content-length", "")
+    too_large = ApiError(413, f"body exceeds AGENT_RUNTIME__MAX_FRAME_BYTES ({limit} bytes)")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
+
+
+async def read_json(request: Request, *, optional: bool = False) -> Any:
+    """The body as JSON; an `optional` body may be empty, which reads as `{}`."""
+    body = await read_body(request)
+    if optional and not body:
+        return {}
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:

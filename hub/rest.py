@@ -16,6 +16,7 @@ from db.records import StoredSession
 from hub import protocol
 from hub.errors import ApiError
 from hub.history import message_json
+from hub.protocol.text import Text
 from hub.requests import (
     existing_session,
     page_limit,
@@ -90,7 +91,7 @@ async def list_sessions(request: Request) -> Response:
 
 
 async def create_session(request: Request) -> Response:
-    body = await read_json(request) if await request.body() else {}
+    body = await read_json(request, optional=True)
     try:
         wanted = CreateSession.model_validate(body)
     except ValidationError as exc:
@@ -144,7 +145,7 @@ async def cancel_run(request: Request) -> Response:
 
 class NewAgent(BaseModel):
     agent: str
-    reason: str = "requested by the user"
+    reason: Text = "requested by the user"
 
 
 async def switch_agent(request: Request) -> Response:

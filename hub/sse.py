@@ -115,8 +115,6 @@ class RunListener:
 
 async def message_stream(request: Request) -> Response:
     hub = hub_state(request)
-    if len(await request.body()) > hub.settings.max_frame_bytes:
-        raise ApiError(413, "body exceeds AGENT_RUNTIME__MAX_FRAME_BYTES")
     session_id, frame = parse_body(await read_json(request))
     session = await hub.registry.open(session_id)
     listener = RunListener()

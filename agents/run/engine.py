@@ -81,12 +81,18 @@ class _Progress:
 
 class TurnEngine:
     def __init__(
-        self, model: ChatModel, router: Router, tools: ToolRunner, max_steps: int = 8
+        self,
+        model: ChatModel,
+        router: Router,
+        tools: ToolRunner,
+        max_steps: int = 8,
+        model_call_seconds: float | None = None,
     ) -> None:
         self._model = model
         self._router = router
         self._tools = tools
         self._max_steps = max_steps
+        self._model_call_seconds = model_call_seconds  # the whole stream, not one read
 
     async def advance(self, ctx: RunContext, user_text: str | None = None) -> TurnOutcome:
         """Take the turn as far as it can go. `user_text`: the turn starts with this message
@@ -160,12 +166,19 @@ class TurnEngine:
         progress.next_model_call()
         agent = ctx.sink.agent
         tools = openai_tools(agent.tools)
-        async for item in self._model.stream(model_messages(agent, history), tools):
-            if type(item) is str:
-                progress.text.append(item)
-                ctx.sink.token(item)
-            elif isinstance(item, ToolCallFragment):
-                progress.add_call_piece(item)
+        try:
+            async with asyncio.timeout(self._model_call_seconds):
+                async for item in self._model.stream(model_messages(agent, history), tools):
+                    if type(item) is str:
+                        progress.text.append(item)
+                        ctx.sink.token(item)
+                    elif isinstance(item, ToolCallFragment):
+                        progress.add_call_piece(item)
+        except TimeoutError:
+            raise LLMError(
+                f"the model call took longer than {self._model_call_seconds:g}s "
+                "(AGENT_RUNTIME__LLM_TIMEOUT_SECONDS)"
+            ) from None
         ctx.sink.emit(MessageEnded())
         message = await ctx.store.add_message(
             ctx.session_id,

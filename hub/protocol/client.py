@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import Discriminator, Field, TypeAdapter
+from pydantic import Discriminator, Field, StringConstraints, TypeAdapter
 
 from agents.vocab import MessageRole, Verdict
 from hub.protocol.base import Frame
+from hub.protocol.text import CallId, Json, JsonObject, Pattern, Text
 
 Role = MessageRole
 
@@ -16,7 +17,7 @@ class UserMessage(Frame):
     """A message from the user; starts a run, or is queued behind the running one."""
 
     type: Literal["user_message"] = "user_message"
-    content: str
+    content: Text
     role: Role = "user"
     interrupt: bool = Field(
         False, description="Hub extension: cancel the turn in progress and run this one next."
@@ -27,25 +28,25 @@ class ToolResult(Frame):
     """The IDE's answer to a `tool_call`, correlated by `call_id`."""
 
     type: Literal["tool_result"] = "tool_result"
-    call_id: str
-    result: Any = None
-    error: str | None = None
+    call_id: CallId
+    result: Json = None
+    error: Text | None = None
 
 
 class HitlDecision(Frame):
     """The user's answer to a `tool_call` that had `requires_approval: true`."""
 
     type: Literal["hitl_decision"] = "hitl_decision"
-    call_id: str
+    call_id: CallId
     decision: Verdict
-    modified_arguments: dict[str, Any] | None = Field(
+    modified_arguments: JsonObject | None = Field(
         None, description="With `edit`: the arguments to use (merged over the model's)."
     )
-    feedback: str | None = Field(None, description="With `reject`: told to the model.")
+    feedback: Text | None = Field(None, description="With `reject`: told to the model.")
     always_allow: bool = Field(
         False, description="Hub extension: also allow matching calls in this session from now on."
     )
-    allow_pattern: str | None = Field(
+    allow_pattern: Pattern | None = Field(
         None,
         description="Hub extension: the rule's command prefix or path glob; by default this "
         "call's exact command or path.",
@@ -56,18 +57,18 @@ class SwitchAgent(Frame):
     """The user moves the session to another agent; the conversation goes with it."""
 
     type: Literal["switch_agent"] = "switch_agent"
-    agent_type: str
-    content: str = ""
-    reason: str | None = None
+    agent_type: Annotated[str, StringConstraints(max_length=64)]
+    content: Text = ""
+    reason: Text | None = None
 
 
 class PlanDecision(Frame):
     """Answer to a plan approval (later versions of the original); the hub has no plans yet."""
 
     type: Literal["plan_decision"] = "plan_decision"
-    approval_request_id: str
+    approval_request_id: CallId
     decision: Literal["approve", "reject", "modify"]
-    feedback: str | None = None
+    feedback: Text | None = None
 
 
 class Cancel(Frame):

@@ -50,9 +50,10 @@ def parse_client_frame(raw: str | bytes, max_bytes: int) -> ClientFrame:
         ) from None
 
 
-SESSION_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
-_SESSION_ID = re.compile(SESSION_ID_PATTERN)
+_SESSION_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+SESSION_ID_PATTERN = rf"^{_SESSION_ID.pattern}$"  # for JSON Schema and pydantic
 
 
 def is_session_id(value: str) -> bool:
-    return _SESSION_ID.match(value) is not None
+    # fullmatch: a `$` would let a trailing newline through.
+    return _SESSION_ID.fullmatch(value) is not None

@@ -104,3 +104,20 @@ async def test_attempt_completion_is_the_final_answer() -> None:
     assert outcome == TurnOutcome("completed", store.messages[-1].id)
     assert sink.tokens == ["All done."]
     assert store.messages[-1].content == "All done."
+
+
+async def test_a_model_call_is_bounded_as_a_whole_however_steadily_tokens_come() -> None:
+    store, model = MemoryStore(), ScriptedModel(Text(["a", "b", "c", "d"], delay=0.1))
+    tools = ToolRunner(default_policies(), 5)
+    engine = TurnEngine(model, Router(model), tools, model_call_seconds=0.25)
+    sink = RecordingSink()
+    await store.add_message("s", "user", "go")
+    outcome = await engine.advance(s.RunContext("s", store, sink))
+    assert outcome.reason == "error"
+    failed = sink.events[-1]
+    assert isinstance(failed, s.RunFailed) and failed.code is ErrorCode.LLM_ERROR
+    assert "longer than 0.25s" in failed.message
+    assert (store.messages[-1].content, store.messages[-1].status) == (
+        "ab",
+        MessageStatus.INTERRUPTED,
+    )

@@ -34,7 +34,7 @@ class SessionCommands(RuleBasedStateMachine):
         self.console = Recorder("console:1")
         self.loop.run_until_complete(self.rig.live.attach(self.console, "console"))
         self.ids = itertools.count(1)
-        self.call_ids: list[str] = ["nope", "x" * 200]
+        self.call_ids: list[str] = ["nope", "x" * 128]
 
     def teardown(self) -> None:
         self.rig.model.release()
