@@ -76,6 +76,8 @@ def create_app(settings: Settings) -> Starlette:
             retention,
             settings.max_messages_per_second,
             cluster,
+            # A replay must fit the client's send queue beside the greeting and open calls.
+            max_replay_frames=max(1, settings.send_queue_max_frames // 2),
         )
         app.state.hub = HubState(settings, store, registry, tickets)
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):

@@ -2,8 +2,10 @@
 
 When the queue is full, a token frame is merged into the token frame queued before it (the text
 is kept, the `seq` of the merged frame is the later one), so a fast model and a slow client cost
-one growing frame, not thousands. Frames that cannot be merged still queue up to a hard limit;
-past it the client is cut off and can resume from its last `seq`.
+one growing frame, not thousands. The pieces are joined and encoded once, when the frame is
+taken, so merging stays linear however long the client stalls. Frames that cannot be merged
+still queue up to a hard limit; past it the client is cut off and can resume from its last
+`seq`.
 """
 
 from __future__ import annotations
@@ -21,14 +23,25 @@ def _is_token(frame: Frame) -> bool:
     return data["type"] == "assistant_message" and not data["is_final"]
 
 
-def merge_tokens(first: Frame, second: Frame) -> Frame:
-    data = {**second.data, "token": first.data["token"] + second.data["token"]}
-    return Frame(data, orjson.dumps(data).decode())
+class _Merged:
+    """Token frames merged while the client lags: their pieces, and the latest frame."""
+
+    def __init__(self, first: Frame) -> None:
+        self.pieces = [first.data["token"]]
+        self.last = first
+
+    def add(self, frame: Frame) -> None:
+        self.pieces.append(frame.data["token"])
+        self.last = frame
+
+    def frame(self) -> Frame:
+        data = {**self.last.data, "token": "".join(self.pieces)}
+        return Frame(data, orjson.dumps(data).decode())
 
 
 class Outbox:
     def __init__(self, limit: int, hard_limit: int) -> None:
-        self._frames: deque[Frame] = deque()
+        self._frames: deque[Frame | _Merged] = deque()
         self._limit = limit
         self._hard_limit = hard_limit
         self._ready = asyncio.Event()
@@ -40,10 +53,14 @@ class Outbox:
 
     def put(self, frame: Frame) -> None:
         frames = self._frames
-        if len(frames) >= self._limit and frames and _is_token(frame) and _is_token(frames[-1]):
-            frames[-1] = merge_tokens(frames[-1], frame)
-            self.merged += 1
-            return
+        if len(frames) >= self._limit and frames and _is_token(frame):
+            tail = frames[-1]
+            if isinstance(tail, Frame) and _is_token(tail):
+                tail = frames[-1] = _Merged(tail)
+            if isinstance(tail, _Merged):
+                tail.add(frame)
+                self.merged += 1
+                return
         if len(frames) >= self._hard_limit:
             self.overflowed = True
             self._ready.set()  # wake the writer so it can cut the client off
@@ -58,4 +75,5 @@ class Outbox:
             await self._ready.wait()
         if self.overflowed:
             return None
-        return self._frames.popleft()
+        head = self._frames.popleft()
+        return head.frame() if isinstance(head, _Merged) else head

@@ -48,6 +48,7 @@ class SessionRegistry:
         retention: Retention | None = None,
         frames_per_second: float = 20.0,
         cluster: Cluster | None = None,
+        max_replay_frames: int = 4096,
     ) -> None:
         self._cluster = cluster
         self._background: set[asyncio.Task[None]] = set()
@@ -56,6 +57,7 @@ class SessionRegistry:
         self._approval_warning = approval_warning_seconds
         self._retention = retention or Retention()
         self._frames_per_second = frames_per_second
+        self._max_replay = max_replay_frames
         self._live: dict[str, LiveSession] = {}
         self._evictions: dict[str, asyncio.TimerHandle] = {}
         self._opening = asyncio.Lock()
@@ -98,6 +100,7 @@ class SessionRegistry:
             approval_warning_seconds=self._approval_warning,
             retention=self._retention,
             frames_per_second=self._frames_per_second,
+            max_replay_frames=self._max_replay,
         )
         await live.restore()
         if self._cluster is not None:

@@ -79,3 +79,24 @@ def test_young_frames_are_kept_beyond_the_count_until_the_hard_cap() -> None:
     replay = stream.replay(stream.epoch, 20)
     assert replay is not None and len(replay) == 30
     assert stream.replay(stream.epoch, 19) is None
+
+
+async def test_a_long_stall_merges_every_token_into_one_frame() -> None:
+    outbox = Outbox(limit=1, hard_limit=4)
+    stream = stream_of_tokens(0)
+    stream.subscribers.add(Recorder())  # frames are also encoded for other clients as usual
+
+    class Sink:
+        name = "sink"
+
+        def deliver(self, frame: Frame) -> None:
+            outbox.put(frame)
+
+    stream.subscribers.add(Sink())
+    for n in range(40_000):
+        stream.token(f"{n} ")
+    assert len(outbox) == 1 and outbox.merged == 39_999
+    frame = await outbox.get()
+    assert frame is not None and frame.data["seq"] == 40_000
+    assert frame.data["token"] == "".join(f"{n} " for n in range(40_000))
+    assert frame.text.count('"token"') == 1

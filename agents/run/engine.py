@@ -23,6 +23,7 @@ from agents.run.steps import (
     Handoff,
     Interruption,
     MessageEnded,
+    MessageStored,
     NextStep,
     RunAgain,
     RunContext,
@@ -188,6 +189,7 @@ class TurnEngine:
             tool_calls=await _with_unique_ids(ctx, progress.tool_calls()),
         )
         progress.text, progress.calls, progress.last_stored = [], {}, message.id
+        ctx.sink.emit(MessageStored(message.id))
         calls = open_calls([message])
         return RunTools(calls) if calls else FinalOutput(message.id)
 
@@ -213,4 +215,5 @@ async def _store_partial(ctx: RunContext, progress: _Progress, status: MessageSt
         agent=ctx.sink.agent.name,
         status=status,
     )
+    ctx.sink.emit(MessageStored(message.id))
     return message.id

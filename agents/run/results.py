@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from agents.ports import HistoryStore
+from agents.run import approvals
 from agents.run.state import ASK_USER
-from agents.run.steps import RunFailed, Wait
+from agents.run.steps import RunEvent, RunFailed, Wait
 from agents.vocab import ErrorCode, Refusal
 from db.records import ApprovalStatus, ToolCallStatus
 
@@ -35,8 +36,11 @@ async def take_result(
         )
 
 
-async def expire(store: HistoryStore, wait: Wait) -> RunFailed | None:
-    """The IDE sent no result in time: the call failed. None if its result came first."""
+async def expire(store: HistoryStore, wait: Wait) -> RunEvent | None:
+    """Nobody answered `wait` in time: an approval is rejected (`approvals.expire`), an IDE call
+    failed. None if the answer came first."""
+    if wait.kind == "approval":
+        return await approvals.expire(store, wait.call_id)
     why = f"the IDE sent no tool_result for {wait.call_id} in time"
     if not await store.finish_tool_call(
         wait.call_id, ToolCallStatus.EXPIRED, None, why, only_from=(ToolCallStatus.DISPATCHED,)

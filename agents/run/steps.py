@@ -128,6 +128,13 @@ class MessageEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageStored:
+    """The streamed assistant message is in the history now (complete, or partial)."""
+
+    message_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class RunFailed:
     code: ErrorCode
     message: str
@@ -193,6 +200,7 @@ class Awaiting:
 
 RunEvent = (
     MessageEnded
+    | MessageStored
     | RunFailed
     | AgentSwitched
     | ToolAnnounced

@@ -19,6 +19,7 @@ from agents.run.steps import (
     Handoff,
     Interruption,
     MessageEnded,
+    MessageStored,
     OpenCall,
     QuestionAsked,
     Ready,
@@ -221,4 +222,5 @@ async def _final_answer(ctx: RunContext, result: str) -> FinalOutput:
     message = await ctx.store.add_message(
         ctx.session_id, "assistant", result, agent=ctx.sink.agent.name
     )
+    ctx.sink.emit(MessageStored(message.id))
     return FinalOutput(message.id)

@@ -140,13 +140,29 @@ class HistoryMessage(BaseModel):
     created_at: str
 
 
+class InFlightMessage(BaseModel):
+    content: str
+    agent: str
+    status: Literal["streaming"] = "streaming"
+    seq: int
+
+
 class Resync(HubFrameModel):
     """Hub extension: the frames a resuming client missed are no longer all kept (or the hub
     restarted): rebuild from `messages`, the latest stored history, then follow live frames."""
 
     type: Literal["resync"] = "resync"
-    reason: Literal["epoch_changed", "gap_too_old"]
+    reason: Literal["epoch_changed", "gap_too_old", "replay_too_large"] = Field(
+        description="`epoch_changed`: another stream (the hub restarted, or the epoch is not "
+        "this session's); `gap_too_old`: the missed frames are no longer kept; "
+        "`replay_too_large`: more missed frames than the client's send queue takes."
+    )
     messages: list[HistoryMessage]
+    in_flight: InFlightMessage | None = Field(
+        None,
+        description="The assistant message being streamed right now, as far as frame `seq`: "
+        "its text plus the live tokens after that seq are the whole message.",
+    )
 
 
 class MessageQueued(HubFrameModel):

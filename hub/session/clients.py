@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from hub.fanout import Subscriber
+from hub.codec import Frame
+from hub.fanout import FrameStream, Subscriber
 
 # ide, console: greeted (`session_ready`, replay or resync, open calls again), get every frame.
 # sse: gets the broadcast frames only. remote: attached through another hub process, which
@@ -42,3 +43,20 @@ class Clients:
 
     def __len__(self) -> int:
         return len(self.local)
+
+
+def missed_frames(
+    frames: FrameStream, resume: ResumePoint | None, max_frames: int
+) -> tuple[list[Frame] | None, str | None]:
+    """What a client resuming from `resume` is sent: the frames it missed, or (None, why) when
+    it must resync instead. (None, None): it is not resuming."""
+    if resume is None:
+        return None, None
+    replay = frames.replay(resume.epoch, resume.last_seq)
+    if replay is None:
+        return None, "epoch_changed" if resume.epoch != frames.epoch else "gap_too_old"
+    # Streamed tokens merge in a lagging client's outbox; any other frame takes a place in it.
+    unmergeable = sum(f.data["type"] != "assistant_message" or f.data["is_final"] for f in replay)
+    if unmergeable > max_frames:
+        return None, "replay_too_large"
+    return replay, None

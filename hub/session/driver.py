@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from agents.definitions import AGENTS, AgentSpec
 from agents.ports import HistoryStore
-from agents.run import approvals, results, steps
+from agents.run import results, steps
 from agents.run.engine import TurnEngine, TurnOutcome
 from agents.run.state import open_waits
 from agents.vocab import ErrorCode, Refusal, RunState
@@ -23,7 +23,7 @@ from hub import protocol as p
 from hub.fanout import FrameStream, Retention, Subscriber
 from hub.history import history_message
 from hub.ratelimit import RateLimit
-from hub.session.clients import AttachRole, Clients, ResumePoint
+from hub.session.clients import AttachRole, Clients, ResumePoint, missed_frames
 from hub.session.commands import Command, Outcome, Refused
 from hub.session.frames import frame_of, pending_approval, reminder
 from hub.session.machine import (
@@ -55,6 +55,7 @@ class LiveSession:
         approval_warning_seconds: float = 10.0,
         retention: Retention | None = None,
         frames_per_second: float = 20.0,
+        max_replay_frames: int = 4096,
     ) -> None:
         self.id = session_id
         self.current_agent = current_agent
@@ -65,6 +66,8 @@ class LiveSession:
         self.frames = FrameStream(session_id, retention, self.clients.local)
         self.rate = RateLimit(frames_per_second)
         self._on_quiet = on_quiet
+        self._max_replay = max_replay_frames
+        self._streaming: list[str] = []  # the text of the assistant message being streamed
         self._run: asyncio.Task[TurnOutcome] | None = None
         self._timers = Timers(self._expire, self._warn, approval_warning_seconds)
         self._ctx = steps.RunContext(session_id, store, self)
@@ -100,11 +103,15 @@ class LiveSession:
     ) -> None:
         """Add a client. An SSE listener only follows the broadcast frames; any other gets
         `session_ready` first, then exactly the frames it missed if it resumes from a kept
-        point, else a `resync` with the stored history if it tried to, and the open calls."""
-        self.clients.add(client, role)
+        point, else a `resync` with the stored history (and the message being streamed) if it
+        tried to, and the open calls."""
         if role == "sse":
+            self.clients.add(client, role)
             return
-        replay = self.frames.replay(resume.epoch, resume.last_seq) if resume else None
+        replay, resync = missed_frames(self.frames, resume, self._max_replay)
+        recent = await self.store.history(self.id, RESYNC_MESSAGES) if resync else []
+        # Nothing awaits from here on: no frame slips between the greeting and the live ones.
+        self.clients.add(client, role)
         self.reply(
             client,
             p.SessionReady,
@@ -116,18 +123,25 @@ class LiveSession:
                 pending_approval(w) for w in self.machine.waits.values() if w.kind == "approval"
             ],
         )
-        if replay is not None:
-            for frame in replay:
-                client.deliver(frame)
-            return
-        if resume is not None:
-            reason = "epoch_changed" if resume.epoch != self.frames.epoch else "gap_too_old"
-            recent = await self.store.history(self.id, RESYNC_MESSAGES)
+        for frame in replay or ():
+            client.deliver(frame)
+        if resync is not None:
             messages = [history_message(m) for m in recent]
-            self.reply(client, p.Resync, reason=reason, messages=messages)
-        for wait in self.machine.waits.values():
-            model, fields = reminder(wait)
-            self.reply(client, model, **fields)
+            in_flight = self._in_flight(messages)
+            self.reply(client, p.Resync, reason=resync, messages=messages, in_flight=in_flight)
+        if replay is None:
+            for wait in self.machine.waits.values():
+                model, fields = reminder(wait)
+                self.reply(client, model, **fields)
+
+    def _in_flight(self, stored: list[p.HistoryMessage]) -> p.InFlightMessage | None:
+        """The message being streamed, as far as the current seq; None if there is none or it
+        was stored while the history was read (its `MessageStored` not seen yet)."""
+        text = "".join(self._streaming)
+        last = stored[-1] if stored else None
+        if not text or (last is not None and last.role == "assistant" and last.content == text):
+            return None
+        return p.InFlightMessage(content=text, agent=self.current_agent, seq=self.frames.seq)
 
     def detach(self, client: Subscriber) -> None:
         self.clients.remove(client)
@@ -176,11 +190,14 @@ class LiveSession:
     # --- RunSink ----------------------------------------------------------------------------
 
     def token(self, text: str) -> None:
+        self._streaming.append(text)
         self.frames.token(text)
 
     def emit(self, event: steps.RunEvent) -> None:
         """Apply what the event changes in the session, then publish its frame."""
         match event:
+            case steps.MessageStored():
+                self._streaming = []
             case steps.AgentSwitched(to_agent=to_agent):
                 self.current_agent = to_agent
             case steps.ToolFinished(call_id=call_id) | steps.ApprovalResolved(call_id=call_id):
@@ -276,24 +293,16 @@ class LiveSession:
             message_id=outcome.message_id,
             waiting_for=waiting,
         )
-        self._run = None
+        self._run, self._streaming = None, []
         self._apply(self.machine.run_ended())
         self._check_quiet()
 
     # --- deadlines --------------------------------------------------------------------------
 
     async def _expire(self, wait: steps.Wait) -> None:
-        """Nobody answered in time: the approval is rejected, or the IDE call failed."""
-        if wait.kind == "approval":
-            event: steps.RunEvent | None = await approvals.expire(self.store, wait.call_id)
-        else:
-            event = await results.expire(self.store, wait)
-        if event is None:
-            return  # answered meanwhile
-        if isinstance(event, steps.RunFailed):
-            self.machine.answered(wait.call_id)
-        self.emit(event)
-        self.go_on()
+        if (event := await results.expire(self.store, wait)) is not None:
+            self.emit(event)
+            self.answered(wait.call_id)
 
     def _warn(self, wait: steps.Wait) -> None:
         if wait.deadline is not None:

@@ -62,7 +62,7 @@ def frame_of(event: s.RunEvent) -> FrameFields | None:
             }
         case s.ApprovalExpiring(call_id=call_id, expires_at=expires_at):
             return p.ApprovalExpiring, {"call_id": call_id, "expires_at": iso(expires_at)}
-        case s.Awaiting():
+        case s.Awaiting() | s.MessageStored():
             return None
 
 

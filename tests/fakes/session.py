@@ -34,6 +34,7 @@ async def rig(
     policies: Mapping[str, ToolPolicy] | None = None,
     warning_seconds: float = 10.0,
     frames_per_second: float = 1000.0,
+    max_replay_frames: int = 4096,
 ) -> Rig:
     """A session `s` on agent `agent` with an IDE attached, answering from `replies`."""
     store, model = MemoryStore(), ScriptedModel(*replies)
@@ -46,6 +47,7 @@ async def rig(
         store,
         approval_warning_seconds=warning_seconds,
         frames_per_second=frames_per_second,
+        max_replay_frames=max_replay_frames,
     )
     ide = Recorder("ide:1")
     await live.attach(ide, "ide")

@@ -50,7 +50,7 @@ async def advance(
 async def test_a_plain_answer_ends_the_turn() -> None:
     outcome, sink, store, model = await advance(Text(["a", "b"]))
     assert outcome == TurnOutcome("completed", 2)
-    assert (sink.tokens, sink.events) == (["a", "b"], [s.MessageEnded()])
+    assert (sink.tokens, sink.events) == (["a", "b"], [s.MessageEnded(), s.MessageStored(2)])
     model.assert_complete()
 
 
@@ -65,6 +65,7 @@ async def test_an_ide_call_interrupts_the_turn_and_a_hub_call_does_not() -> None
     assert outcome.reason == "waiting" and outcome.waiting_for == ("r1",)
     assert [type(e) for e in sink.events] == [
         s.MessageEnded,
+        s.MessageStored,
         s.AgentSwitched,
         s.ToolFinished,
         s.ToolAnnounced,
