@@ -28,6 +28,12 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 # ---- runtime ----------------------------------------------------------------------------
 FROM python:3.11-slim
 
+# bubblewrap: execute_command's sandbox when AGENT_RUNTIME__WORKSPACE_ROOT is set (unprivileged
+# user namespaces must be allowed by the host for it to work as a non-root user).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends bubblewrap \
+ && rm -rf /var/lib/apt/lists/*
+
 RUN groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home \
         --shell /usr/sbin/nologin app

@@ -30,7 +30,7 @@ from hub.config import Settings
 from hub.fanout import Retention
 from hub.registry import SessionRegistry
 from hub.state import HubState
-from tools.workspace import WorkspaceExecutor
+from tools.workspace import CommandSandbox, WorkspaceExecutor
 
 log = logging.getLogger(__name__)
 CONSOLE_DIR = Path(__file__).parent / "console"
@@ -55,7 +55,9 @@ def create_app(settings: Settings) -> Starlette:
         model = OpenAIChatModel(llm, settings.llm_model)
         workspace = None
         if settings.workspace_root is not None:
-            workspace = WorkspaceExecutor(settings.workspace_root)
+            workspace = WorkspaceExecutor(
+                settings.workspace_root, sandbox=_command_sandbox(settings)
+            )
         tools = ToolRunner(settings.approval_policy, settings.tool_timeout_seconds, workspace)
         engine = TurnEngine(
             model,
@@ -134,3 +136,12 @@ async def _close_interrupted_runs(store: Store, cluster: Cluster | None) -> None
     if cluster is not None:
         for session_id in interrupted:
             await cluster.bus.release(session_id)
+
+
+def _command_sandbox(settings: Settings) -> CommandSandbox:
+    sandbox = CommandSandbox.choose(settings.command_sandbox)
+    if sandbox.mode == "none":
+        log.warning("AGENT_RUNTIME__COMMAND_SANDBOX=none: commands run unsandboxed on this host")
+    elif sandbox.mode is None:
+        log.warning("bubblewrap (bwrap) is not installed: execute_command will be refused")
+    return sandbox

@@ -59,6 +59,12 @@ class Settings(BaseSettings):
         description="Run the file and command tools on the hub, inside this directory, "
         "instead of sending them to the IDE.",
     )
+    command_sandbox: Literal["bwrap", "none"] | None = Field(
+        None,
+        description="How execute_command runs on the hub's workspace: bwrap (bubblewrap: no "
+        "network, read-only system, the workspace read-only for read-only agents), or none "
+        "(unsandboxed, logged as a warning). Unset: bwrap; without it commands are refused.",
+    )
     approval_policy: dict[str, ToolPolicy] = Field(
         default_factory=default_policies,
         description='Tools that need a human, as JSON: {"execute_command": {"ask": true, '

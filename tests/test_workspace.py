@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
+import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,7 +21,8 @@ from tools.args import (
     ToolArgs,
     WriteFileArgs,
 )
-from tools.workspace import ToolFailed, WorkspaceExecutor
+from tools.workspace import CommandSandbox, ToolFailed, WorkspaceExecutor
+from tools.workspace.sandbox import SandboxMode
 
 
 @pytest.fixture
@@ -28,9 +32,19 @@ def root(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def ws(root: Path) -> WorkspaceExecutor:
-    return WorkspaceExecutor(root)
+def sandbox(mode: SandboxMode) -> CommandSandbox:
+    chosen = CommandSandbox.choose(mode)
+    if chosen.mode is None:
+        if os.environ.get("CI") == "true":
+            raise RuntimeError("bubblewrap (bwrap) is required in CI but not installed")
+        pytest.skip("bubblewrap (bwrap) is not installed; required only in CI")
+    return chosen
+
+
+@pytest.fixture(params=["bwrap", "none"])
+def ws(root: Path, request: pytest.FixtureRequest) -> WorkspaceExecutor:
+    """Every tool the same in and out of the command sandbox."""
+    return WorkspaceExecutor(root, sandbox=sandbox(request.param))
 
 
 def write(path: Path, content: str | bytes) -> Path:
@@ -102,7 +116,7 @@ async def test_read_with_another_encoding(ws: WorkspaceExecutor, root: Path) -> 
 
 
 async def test_read_output_is_capped(root: Path) -> None:
-    ws = WorkspaceExecutor(root, max_output_bytes=100)
+    ws = WorkspaceExecutor(root, max_output_bytes=100, sandbox=sandbox("bwrap"))
     write(root / "big.txt", "".join(f"line {n}\n" for n in range(1000)))
 
     text = await ws.run(ReadFileArgs(path="big.txt"))
@@ -354,23 +368,28 @@ async def test_execute_timeout_kills_the_command(ws: WorkspaceExecutor) -> None:
 
 
 async def test_execute_timeout_kills_the_children_too(ws: WorkspaceExecutor, root: Path) -> None:
-    command = "sh -c 'sleep 60 & echo $! > pid; wait'"
+    marker = f"{60 + secrets.randbelow(10**6) / 10**7:.7f}"  # names the child among all processes
+    command = f"sh -c 'sleep {marker} & wait'"
     with pytest.raises(ToolFailed, match="timed out"):
         await ws.run(ExecuteCommandArgs(command=command, timeout=1))
-    pid = int((root / "pid").read_text(encoding="utf-8"))
     for _ in range(100):  # killed with its group; it may linger as a zombie if nobody reaps it
-        if not is_running(pid):
+        if not running_with(marker):
             break
         await asyncio.sleep(0.05)
-    assert not is_running(pid)
+    assert not running_with(marker)
 
 
-def is_running(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+def running_with(argument: str) -> bool:
+    """A live (not zombie) process of this machine has `argument` on its command line."""
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            stat = (proc / "stat").read_text(encoding="utf-8")
+        except (FileNotFoundError, ProcessLookupError, NotADirectoryError, PermissionError):
+            continue
+        if argument.encode() in argv and stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
+            return True
+    return False
 
 
 async def test_execute_failures(ws: WorkspaceExecutor) -> None:
@@ -383,7 +402,7 @@ async def test_execute_failures(ws: WorkspaceExecutor) -> None:
 
 
 async def test_execute_output_is_capped(root: Path) -> None:
-    ws = WorkspaceExecutor(root, max_output_bytes=100)
+    ws = WorkspaceExecutor(root, max_output_bytes=100, sandbox=sandbox("bwrap"))
 
     result = await ws.run(ExecuteCommandArgs(command="seq 1 100000"))
 
@@ -472,16 +491,49 @@ async def test_backup_replaces_a_bak_symlink_instead_of_following_it(
     assert (root / "a.txt.bak").read_text(encoding="utf-8") == "old"
 
 
-async def test_symlinks_inside_the_workspace_still_work(ws: WorkspaceExecutor, root: Path) -> None:
+async def test_symlinks_inside_the_workspace_are_read_but_never_written_through(
+    ws: WorkspaceExecutor, root: Path
+) -> None:
     write(root / "real" / "a.txt", "inside")
     (root / "alias").symlink_to(root / "real", target_is_directory=True)
+    (root / "notes.md").symlink_to(root / "real" / "a.txt")
 
     assert await ws.run(ReadFileArgs(path="alias/a.txt")) == "inside"
-    await ws.run(WriteFileArgs(path="alias/a.txt", content="changed"))
-    assert (root / "real" / "a.txt").read_text(encoding="utf-8") == "changed"
+    # The file policy judges the name the model gave (notes.md is Markdown, a.txt is not).
+    for path in ("alias/a.txt", "notes.md"):
+        with pytest.raises(ToolFailed, match="through a symlink"):
+            await ws.run(WriteFileArgs(path=path, content="changed"))
+    with pytest.raises(ToolFailed, match="through a symlink"):
+        await ws.run(CreateDirectoryArgs(path="alias/sub"))
+    assert (root / "real" / "a.txt").read_text(encoding="utf-8") == "inside"
     assert (root / "alias").is_symlink()
 
 
 def test_resolve_returns_the_real_path(ws: WorkspaceExecutor, root: Path) -> None:
     assert ws.resolve("a/../b/./c.txt") == root.resolve() / "b" / "c.txt"
     assert ws.resolve(".") == root.resolve()
+
+
+async def test_a_huge_single_line_is_read_with_bounded_memory(root: Path) -> None:
+    ws = WorkspaceExecutor(root, max_output_bytes=64 * 1024)
+    write(root / "minified.js", "x" * (20 * 1024 * 1024))  # one 20 MB line
+    tracemalloc.start()
+    try:
+        result = await ws.run(ReadFileArgs(path="minified.js"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.startswith("x" * 1000) and "start_line/end_line" in result
+    assert peak < 4 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB for a capped read"
+
+
+async def test_lines_are_counted_the_same_when_a_crlf_falls_between_two_pieces(
+    root: Path,
+) -> None:
+    ws = WorkspaceExecutor(root, max_output_bytes=1024 * 1024)
+    first = "a" * (64 * 1024 - 1) + "\r\n"  # the \r is the last character of a piece
+    write(root / "crlf.txt", (first + "second\r\n").encode())
+    assert await ws.run(ReadFileArgs(path="crlf.txt", start_line=2)) == "second\r\n"
+    assert await ws.run(ReadFileArgs(path="crlf.txt", end_line=1)) == first
+    with pytest.raises(ToolFailed, match="has only 2 lines"):
+        await ws.run(ReadFileArgs(path="crlf.txt", start_line=3))

@@ -37,7 +37,7 @@ from db.records import ToolCallStatus
 from tools import args as a
 from tools.approval import ToolPolicy
 from tools.diffs import write_diff
-from tools.permissions import refusal
+from tools.permissions import WritePolicy, refusal
 from tools.registry import TOOLS, InvalidArguments, Side, parse_arguments
 from tools.workspace import ToolFailed, WorkspaceExecutor
 
@@ -133,7 +133,8 @@ class ToolRunner:
     ) -> Settling:
         if self._workspace is not None:
             try:
-                text = await self._workspace.run(args)
+                writable = AGENTS[call.agent].write_policy is WritePolicy.ANY
+                text = await self._workspace.run(args, writable=writable)
             except ToolFailed as exc:
                 await self._finish(ctx, call, "failed", f"error: {exc}")
                 return None

@@ -16,6 +16,7 @@ from tests.fakes.model import ScriptedModel
 from tests.fakes.script import Reply
 from tests.frames import Recorder
 from tools.approval import ToolPolicy, default_policies
+from tools.workspace import WorkspaceExecutor
 
 _VOLATILE = {"ts", "session_id", "type", "seq"}
 
@@ -35,10 +36,12 @@ async def rig(
     warning_seconds: float = 10.0,
     frames_per_second: float = 1000.0,
     max_replay_frames: int = 4096,
+    workspace: WorkspaceExecutor | None = None,
 ) -> Rig:
     """A session `s` on agent `agent` with an IDE attached, answering from `replies`."""
     store, model = MemoryStore(), ScriptedModel(*replies)
-    tools = ToolRunner(default_policies() if policies is None else policies, tool_timeout=5)
+    policies = default_policies() if policies is None else policies
+    tools = ToolRunner(policies, tool_timeout=5, workspace=workspace)
     engine = TurnEngine(model, Router(model, timeout=5), tools)
     live = LiveSession(
         "s",

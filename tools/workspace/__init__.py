@@ -2,8 +2,8 @@
 
 Used for clients without an IDE socket and for headless runs (`AGENT_RUNTIME__WORKSPACE_ROOT`).
 Every path the model gives goes through `WorkspaceExecutor.resolve`, which follows symlinks and
-refuses anything that lands outside the root. `execute_command` is NOT a sandbox: the program it
-starts can touch whatever the hub's user can; only its working directory is confined.
+refuses anything that lands outside the root; writes never go through a symlink.
+`execute_command` runs in a `CommandSandbox` (bubblewrap unless the operator opts out).
 """
 
 from __future__ import annotations
@@ -24,23 +24,31 @@ from tools.workspace import paths
 from tools.workspace.commands import execute_command
 from tools.workspace.files import create_directory, list_files, read_file, write_file
 from tools.workspace.paths import ToolFailed
+from tools.workspace.sandbox import CommandSandbox
 from tools.workspace.search import search_in_code
 
-__all__ = ["ToolFailed", "WorkspaceExecutor"]
+__all__ = ["CommandSandbox", "ToolFailed", "WorkspaceExecutor"]
 
 
 class WorkspaceExecutor:
     """Runs read/write/list/mkdir/execute/search inside `root`, never outside it."""
 
-    def __init__(self, root: Path, max_output_bytes: int = 64 * 1024) -> None:
+    def __init__(
+        self,
+        root: Path,
+        max_output_bytes: int = 64 * 1024,
+        sandbox: CommandSandbox | None = None,
+    ) -> None:
         resolved = paths.open_root(root)
         if max_output_bytes < 1:
             raise ValueError("max_output_bytes must be positive")
         self.root = resolved
         self.max_output_bytes = max_output_bytes
+        self.sandbox = sandbox or CommandSandbox.choose()
 
-    async def run(self, args: ToolArgs) -> str:
-        """Run one tool call and return what the model is told; failures raise ToolFailed."""
+    async def run(self, args: ToolArgs, *, writable: bool = True) -> str:
+        """Run one tool call and return what the model is told; failures raise ToolFailed.
+        `writable`: the agent may change files (commands get the workspace read-write)."""
         root, limit = self.root, self.max_output_bytes
         match args:
             case ReadFileArgs():
@@ -52,7 +60,7 @@ class WorkspaceExecutor:
             case CreateDirectoryArgs():
                 return await create_directory(root, args)
             case ExecuteCommandArgs():
-                return await execute_command(root, args, limit)
+                return await execute_command(root, args, limit, self.sandbox, writable)
             case SearchInCodeArgs():
                 return await search_in_code(root, args, limit)
             case _:

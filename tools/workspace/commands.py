@@ -1,12 +1,11 @@
-"""execute_command: runs a program with its working directory confined to the workspace.
-
-NOT a sandbox: the program can touch whatever the hub's user can.
-"""
+"""execute_command: runs a program (no shell) in the workspace, inside the `CommandSandbox`,
+with its output capped and its whole process group killed on timeout."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import shlex
 import signal
@@ -14,18 +13,21 @@ from pathlib import Path
 
 from tools.args import ExecuteCommandArgs
 from tools.workspace.paths import ToolFailed, resolve
+from tools.workspace.sandbox import CommandSandbox, limit_resources
 
 KILL_WAIT_SECONDS = 5.0
 _READ_CHUNK = 64 * 1024
-_SECRET_PREFIXES = ("AGENT_RUNTIME__", "OPENAI_")
 
 
-async def execute_command(root: Path, args: ExecuteCommandArgs, limit: int) -> str:
+async def execute_command(
+    root: Path, args: ExecuteCommandArgs, limit: int, sandbox: CommandSandbox, writable: bool
+) -> str:
+    """`writable`: the agent may change files, so the workspace is bound read-write."""
     cwd = resolve(root, args.cwd) if args.cwd is not None else root
     if not cwd.is_dir():
         raise ToolFailed(f"cwd {args.cwd} is not a directory")
-    argv = _split(args.command)
-    process = await _spawn(argv, cwd)
+    argv = sandbox.command(_split(args.command), root, cwd, writable)
+    process = await _spawn(argv, cwd, sandbox.environment(), args.timeout + 1)
     finished = False
     try:
         code, output, truncated = await asyncio.wait_for(_communicate(process, limit), args.timeout)
@@ -49,12 +51,9 @@ def _split(command: str) -> list[str]:
     return argv
 
 
-def _command_environment() -> dict[str, str]:
-    """The hub's environment minus its own settings and keys: a model can run `env`."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(_SECRET_PREFIXES)}
-
-
-async def _spawn(argv: list[str], cwd: Path) -> asyncio.subprocess.Process:
+async def _spawn(
+    argv: list[str], cwd: Path, env: dict[str, str], cpu_seconds: int
+) -> asyncio.subprocess.Process:
     """Starts without a shell, in its own process group so a timeout kills its children too."""
     try:
         return await asyncio.create_subprocess_exec(
@@ -64,7 +63,8 @@ async def _spawn(argv: list[str], cwd: Path) -> asyncio.subprocess.Process:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
-            env=_command_environment(),
+            env=env,
+            preexec_fn=functools.partial(limit_resources, cpu_seconds),
         )
     except FileNotFoundError as exc:
         raise ToolFailed(f"program not found: {argv[0]}") from exc

@@ -10,11 +10,13 @@ import stat
 from collections.abc import Iterator
 from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import TextIO
 
 from tools.args import CreateDirectoryArgs, ListFilesArgs, ReadFileArgs, WriteFileArgs
-from tools.workspace.paths import ToolFailed, os_errors, relative, resolve
+from tools.workspace.paths import ToolFailed, os_errors, relative, resolve, resolve_for_write
 
 MAX_LIST_ENTRIES = 1000
+_PIECE = 64 * 1024  # characters read at a time
 
 
 async def read_file(root: Path, args: ReadFileArgs, limit: int) -> str:
@@ -27,28 +29,51 @@ async def read_file(root: Path, args: ReadFileArgs, limit: int) -> str:
 
 
 def _read_lines(target: Path, args: ReadFileArgs, start: int, end: int | None, limit: int) -> str:
-    """Streams lines so a huge file costs no more than the output cap."""
+    """Reads in pieces of at most `_PIECE` characters, never a whole line first, so a huge
+    file — even one huge line — costs no more than the output cap."""
     kept: list[str] = []
-    size = number = 0
+    size = 0
+    number = 1  # the line the next piece belongs to
+    last = ""
     try:
         with target.open(encoding=args.encoding, newline="") as file:
-            for number, line in enumerate(file, start=1):
-                if "\x00" in line:
-                    raise UnicodeError("NUL byte")
-                if number < start:
-                    continue
-                if (end is not None and number > end) or size > limit:
+            pieces = _pieces(file)
+            while size <= limit and (end is None or number <= end):
+                if (piece := next(pieces, "")) == "":
                     break
-                kept.append(line)
-                size += len(line.encode("utf-8", errors="replace"))
+                if "\x00" in piece:
+                    raise UnicodeError("NUL byte")
+                if number >= start:
+                    kept.append(piece)
+                    size += len(piece.encode("utf-8", errors="replace"))
+                if piece.endswith(("\n", "\r")):
+                    number += 1
+                last = piece
     except LookupError as exc:
         raise ToolFailed(f"unknown encoding {args.encoding}") from exc
     except UnicodeError as exc:
         raise ToolFailed(f"{args.path} is not a text file in {args.encoding}") from exc
-    if args.start_line is not None and number < start:
-        raise ToolFailed(f"{args.path} has only {number} lines")
+    if args.start_line is not None and not kept:
+        lines = number - 1 + (bool(last) and not last.endswith(("\n", "\r")))
+        raise ToolFailed(f"{args.path} has only {lines} lines")
     hint = "use start_line/end_line to read the rest"
     return cap("".join(kept), limit, hint)
+
+
+def _pieces(file: TextIO) -> Iterator[str]:
+    """The file in pieces of at most about `_PIECE` characters, each within one line, and
+    never one that ends between the \r and \n of a line end."""
+    while piece := file.readline(_PIECE):
+        while piece.endswith("\r") and len(piece) >= _PIECE:
+            following = file.readline(_PIECE)
+            if not following.startswith("\n"):
+                yield piece
+                piece = following
+                continue
+            yield piece + "\n"
+            piece = following[1:]
+        if piece:
+            yield piece
 
 
 async def write_file(root: Path, args: WriteFileArgs) -> str:
@@ -56,7 +81,7 @@ async def write_file(root: Path, args: WriteFileArgs) -> str:
         data = args.content.encode("utf-8")
     except UnicodeError as exc:
         raise ToolFailed("content is not valid Unicode (lone surrogate?)") from exc
-    target = resolve(root, args.path)
+    target = resolve_for_write(root, args.path)
     with os_errors(args.path):
         await asyncio.to_thread(_write_sync, target, data, args)
     return f"wrote {len(data)} bytes to {args.path}"
@@ -114,7 +139,7 @@ def _list_sync(root: Path, base: Path, args: ListFilesArgs, limit: int) -> str:
 
 
 async def create_directory(root: Path, args: CreateDirectoryArgs) -> str:
-    target = resolve(root, args.path)
+    target = resolve_for_write(root, args.path)
     with os_errors(args.path):
         await asyncio.to_thread(_mkdir_sync, target, args)
     return f"created directory {args.path}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +39,15 @@ def resolve(root: Path, path: str) -> Path:
         raise ToolFailed(f"cannot resolve {path}: {exc}") from exc
     if not resolved.is_relative_to(root):
         raise ToolFailed(f"{path} is outside the workspace")
+    return resolved
+
+
+def resolve_for_write(root: Path, path: str) -> Path:
+    """Like `resolve`, but a path through a symlink is refused: the file policy is checked on
+    the name the model gave, so that name must be the file written."""
+    resolved = resolve(root, path)
+    if resolved != Path(os.path.normpath(root / path)):
+        raise ToolFailed(f"{path} goes through a symlink; writes through symlinks are refused")
     return resolved
 
 
