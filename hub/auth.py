@@ -6,6 +6,7 @@ import hmac
 import logging
 import secrets
 import time
+from collections.abc import Collection
 from urllib.parse import parse_qs
 
 from starlette.datastructures import Headers
@@ -23,22 +24,37 @@ PUBLIC_PREFIXES = ("/console",)
 
 
 class TicketBook:
-    """Short-lived, single-use tickets; browsers cannot set headers on a WebSocket."""
+    """Short-lived, single-use tickets, each for one session; browsers cannot set headers on
+    a WebSocket."""
 
     def __init__(self, ttl_seconds: float) -> None:
         self.ttl_seconds = ttl_seconds
-        self._expiry: dict[str, float] = {}
+        self._issued: dict[str, tuple[str, float]] = {}  # ticket -> (session id, expiry)
 
-    def issue(self) -> str:
+    def issue(self, session_id: str) -> str:
         now = time.monotonic()
-        self._expiry = {t: exp for t, exp in self._expiry.items() if exp > now}
+        self._issued = {t: issued for t, issued in self._issued.items() if issued[1] > now}
         ticket = secrets.token_urlsafe(24)
-        self._expiry[ticket] = now + self.ttl_seconds
+        self._issued[ticket] = (session_id, now + self.ttl_seconds)
         return ticket
 
-    def redeem(self, ticket: str) -> bool:
-        expiry = self._expiry.pop(ticket, None)
-        return expiry is not None and expiry > time.monotonic()
+    def redeem(self, ticket: str, session_id: str) -> bool:
+        """True once, for the session the ticket was issued for, before it expires."""
+        issued = self._issued.pop(ticket, None)
+        if issued is None:
+            return False
+        return hmac.compare_digest(issued[0], session_id) and issued[1] > time.monotonic()
+
+
+def origin_allowed(headers: Headers, scheme: str, allowed: Collection[str]) -> bool:
+    """A socket without `Origin` is not a browser's (an IDE); a browser's must be the hub's own
+    origin (its console) or one of `allowed` (AGENT_RUNTIME__ALLOWED_ORIGINS)."""
+    origin = headers.get("origin")
+    if origin is None:
+        return True
+    origin = origin.rstrip("/").lower()
+    own = f"{'https' if scheme in ('https', 'wss') else 'http'}://{headers.get('host', '')}"
+    return origin == own.lower() or origin in {a.rstrip("/").lower() for a in allowed}
 
 
 class InternalAuth:
@@ -78,5 +94,6 @@ class InternalAuth:
         if scope["type"] == "websocket":
             query = parse_qs(scope.get("query_string", b"").decode())
             ticket = query.get("ticket", [""])[0]
-            return bool(ticket) and self._tickets.redeem(ticket)
+            session_id = scope.get("path", "").removeprefix("/ws/")
+            return bool(ticket) and self._tickets.redeem(ticket, session_id)
         return False

@@ -124,6 +124,11 @@ class Settings(BaseSettings):
         description="Accept per-message deflate on sockets: less bandwidth, but every token "
         "frame is compressed once per client and idle sockets take ~2.4x the memory.",
     )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description='Browser origins allowed to open sockets besides the hub\'s own, as JSON: '
+        '["https://app.example"]. A socket without Origin (an IDE) is always allowed.',
+    )
     ws_ticket_ttl_seconds: float = Field(
         30.0, gt=0, description="Lifetime of a browser WebSocket ticket."
     )

@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 _CODES = {
     400: "bad_request",
     401: "unauthorized",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     413: "too_large",

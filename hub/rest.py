@@ -161,9 +161,21 @@ async def protocol_schema(request: Request) -> Response:
     return JSONResponse(protocol.json_schema())
 
 
+class TicketFor(BaseModel):
+    session_id: str = Field(pattern=protocol.SESSION_ID_PATTERN)
+
+
 async def ws_ticket(request: Request) -> Response:
+    """A single-use ticket that opens the socket of the one session named in the body."""
+    wanted = await read_model(request, TicketFor)
     tickets = hub_state(request).tickets
-    return JSONResponse({"ticket": tickets.issue(), "expires_in": tickets.ttl_seconds})
+    return JSONResponse(
+        {
+            "ticket": tickets.issue(wanted.session_id),
+            "session_id": wanted.session_id,
+            "expires_in": tickets.ttl_seconds,
+        }
+    )
 
 
 routes = [

@@ -19,6 +19,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hub import protocol
 from hub.codec import Frame
+from hub.auth import origin_allowed
 from hub.config import Settings
 from hub.errors import refuse_websocket
 from hub.outbox import Outbox
@@ -61,6 +62,12 @@ class SocketClient:
 
 async def session_socket(websocket: WebSocket) -> None:
     session_id: str = websocket.path_params["session_id"]
+    hub = hub_state(websocket)
+    if not origin_allowed(websocket.headers, websocket.url.scheme, hub.settings.allowed_origins):
+        origin = websocket.headers.get("origin")
+        detail = f"origin {origin} is not allowed; add it to AGENT_RUNTIME__ALLOWED_ORIGINS"
+        await refuse_websocket(websocket, 403, detail)
+        return
     if not protocol.is_session_id(session_id):
         detail = f"session id must match {protocol.SESSION_ID_PATTERN}"
         await refuse_websocket(websocket, 400, detail)
@@ -70,7 +77,6 @@ async def session_socket(websocket: WebSocket) -> None:
     except ValueError as exc:
         await refuse_websocket(websocket, 400, str(exc))
         return
-    hub = hub_state(websocket)
     live = await hub.registry.open(session_id)
     if live.connections >= hub.settings.max_connections_per_session:
         limit = hub.settings.max_connections_per_session

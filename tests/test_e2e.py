@@ -79,7 +79,9 @@ async def test_an_invalid_session_id_is_refused_with_400_json(hub: HubProcess) -
 
 async def test_a_browser_ticket_opens_exactly_one_socket(hub: HubProcess) -> None:
     async with httpx.AsyncClient(base_url=hub.http_url, headers=AUTH) as client:
-        ticket = (await client.post("/auth/ws-ticket")).json()["ticket"]
+        ticket = (await client.post("/auth/ws-ticket", json={"session_id": "browser"})).json()[
+            "ticket"
+        ]
     async with connect(f"{hub.ws_url}/ws/browser?ticket={ticket}") as ws:
         assert (await receive(ws))["type"] == "session_ready"
     with pytest.raises(InvalidStatus) as refused:

@@ -89,5 +89,5 @@ export const api = {
   history: (id, limit = 200) => authed('GET', sessionPath(id, `/history${query({ limit })}`)),
   decide: (id, callId, decision) =>
     authed('POST', sessionPath(id, `/approvals/${encodeURIComponent(callId)}`), { body: decision }),
-  ticket: () => authed('POST', '/auth/ws-ticket'),
+  ticket: (id) => authed('POST', '/auth/ws-ticket', { body: { session_id: id } }),
 };

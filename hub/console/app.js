@@ -150,7 +150,7 @@ function showSession(sessionId, agentHint) {
 function connect(sessionId) {
   state.socket = new HubSocket({
     sessionId,
-    getTicket: api.ticket,
+    getTicket: () => api.ticket(sessionId),
     onFrame: receive,
     onState: showConnection,
     onSent: (frame) => frames.log(frame, 'out'),
