@@ -124,6 +124,30 @@ async def test_invalid_arguments_and_unknown_tools_go_back_to_the_model(
     assert "unknown tool 'teleport'" in told(llm, 1, "bad-2")
 
 
+async def test_a_model_that_sends_over_long_ids_and_names_does_not_lose_the_turn(
+    make_session: SessionFactory, llm: ScriptedLLM
+) -> None:
+    session, ide = await make_session()
+    long_id, long_name = "i" * 300, "n" * 100
+    llm.push(
+        ToolCalls([(long_id, "read_file", {"path": "a.py"}), ("c2", long_name, {})]),
+        Text(["Understood."]),
+    )
+    await say(session, "read it")
+    call = await ide.until_type("tool_call")
+    assert call["call_id"].startswith("call_") and len(call["call_id"]) <= 128
+    finished = await ide.until_type("tool_finished")
+    assert (finished["call_id"], finished["status"]) == ("c2", "refused")
+    assert f"unknown tool {long_name!r}" in finished["content"]  # the whole name, for the model
+    assert (await ide.until_type("run_finished"))["reason"] == "waiting"
+    await send(session, p.ToolResult(call_id=call["call_id"], result="x = 1"), ide)
+    assert (await ide.until_type("run_finished", 2))["reason"] == "completed"
+    sent = llm.requests[1]["messages"]
+    ids = [c["id"] for c in sent[-3]["tool_calls"]]
+    assert ids == [call["call_id"], "c2"]  # the ids the model reads back match its calls
+    assert sorted(m["tool_call_id"] for m in sent[-2:]) == sorted(ids)
+
+
 async def test_an_edit_the_tool_refuses_leaves_the_approval_pending(
     make_session: SessionFactory, llm: ScriptedLLM
 ) -> None:

@@ -36,6 +36,8 @@ from agents.vocab import ErrorCode, RunEndReason
 from db.records import MessageStatus, StoredMessage
 from tools.registry import openai_tools
 
+CALL_ID_MAX = 128  # what a tool call record's id holds
+
 
 @dataclass(frozen=True, slots=True)
 class TurnOutcome:
@@ -196,10 +198,16 @@ class TurnEngine:
 
 async def _with_unique_ids(ctx: RunContext, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Call ids name records across all sessions, but some servers number them per reply
-    (`call_0`) or leave them out: give such calls an id of the hub's own."""
+    (`call_0`), leave them out, or send ids longer than a record holds: give such calls an id
+    of the hub's own (stored with the message, so the model reads the same id back)."""
     seen: set[str] = set()
     for call in calls:
-        if call["id"] in seen or await ctx.store.get_tool_call(str(call["id"])) is not None:
+        call_id = str(call["id"])
+        if (
+            len(call_id) > CALL_ID_MAX
+            or call_id in seen
+            or await ctx.store.get_tool_call(call_id) is not None
+        ):
             call["id"] = f"call_{uuid.uuid4().hex}"
         seen.add(call["id"])
     return calls

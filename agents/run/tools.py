@@ -42,6 +42,7 @@ from tools.registry import TOOLS, InvalidArguments, Side, parse_arguments
 from tools.workspace import ToolFailed, WorkspaceExecutor
 
 Settling = Interruption | FinalOutput | None  # None: the call is answered
+TOOL_NAME_MAX = 64  # what a tool call record's name holds
 
 
 class ToolRunner:
@@ -191,8 +192,11 @@ class ToolRunner:
     ) -> None:
         store = ctx.store
         if await store.get_tool_call(call.call_id) is None:
+            # A name the model made up may be longer than a record holds; the model is told
+            # the whole name in `content`.
+            name = call.tool_name[:TOOL_NAME_MAX]
             await store.create_tool_call(
-                call.call_id, ctx.session_id, call.agent, call.tool_name, call.arguments
+                call.call_id, ctx.session_id, call.agent, name, call.arguments
             )
         error = content if status != "done" else None
         await store.finish_tool_call(call.call_id, ToolCallStatus(status), content, error)
