@@ -54,6 +54,15 @@ class HistoryStore(Protocol):
         tool_call_id: str | None = None,
     ) -> StoredMessage: ...
 
+    async def update_message(
+        self,
+        message_id: int,
+        content: str,
+        *,
+        status: MessageStatus,
+        tool_calls: Sequence[dict[str, Any]] | None = None,
+    ) -> StoredMessage: ...
+
     async def history(
         self, session_id: str, limit: int, before: int | None = None
     ) -> list[StoredMessage]: ...

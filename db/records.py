@@ -13,6 +13,7 @@ class MessageStatus(StrEnum):
     COMPLETE = "complete"
     INTERRUPTED = "interrupted"  # the LLM stream failed part-way
     CANCELLED = "cancelled"  # a client cancelled the run part-way
+    STREAMING = "streaming"  # still being streamed (saved as it grows); a crash leaves it so
 
 
 class ToolCallStatus(StrEnum):

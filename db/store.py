@@ -87,7 +87,10 @@ class Store:
         return [s.id for s in await ChatSession.filter(running_since__isnull=False)]
 
     async def mark_interrupted(self, session_ids: list[str], note: str) -> None:
-        """Close runs a crash interrupted, with a note in their history."""
+        """Close runs a crash interrupted, with a note in their history; the answer that was
+        streaming keeps the text saved so far, marked interrupted."""
+        streaming = Message.filter(session_id__in=session_ids, status=MessageStatus.STREAMING)
+        await streaming.update(status=MessageStatus.INTERRUPTED)
         for session_id in session_ids:
             await self.add_message(session_id, "system", note, status=MessageStatus.INTERRUPTED)
         await ChatSession.filter(id__in=session_ids).update(running_since=None)
@@ -114,6 +117,21 @@ class Store:
             tool_calls=list(tool_calls) if tool_calls else None,
             tool_call_id=tool_call_id,
         )
+        return rows.message(row)
+
+    async def update_message(
+        self,
+        message_id: int,
+        content: str,
+        *,
+        status: MessageStatus,
+        tool_calls: Sequence[dict[str, Any]] | None = None,
+    ) -> StoredMessage:
+        """Rewrite a message that was saved while it streamed."""
+        row = await Message.get(id=message_id)
+        row.content, row.status = content, status
+        row.tool_calls = list(tool_calls) if tool_calls else None
+        await row.save(update_fields=["content", "status", "tool_calls"])
         return rows.message(row)
 
     async def history(

@@ -65,6 +65,7 @@ def create_app(settings: Settings) -> Starlette:
             tools,
             max_steps=settings.max_model_calls,
             model_call_seconds=settings.llm_timeout_seconds,
+            checkpoint_seconds=settings.checkpoint_seconds or None,
         )
         store = Store()
         retention = Retention(

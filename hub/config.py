@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     routing_timeout_seconds: float = Field(
         15.0, gt=0, description="How long the orchestrator's routing call may take."
     )
+    checkpoint_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="While an answer streams, it is saved this often, so a crash of the hub "
+        "loses at most that much text; 0: saved only when the model call ends.",
+    )
     max_model_calls: int = Field(
         8, ge=1, le=100, description="Model calls in one run before the turn is stopped."
     )
@@ -126,7 +132,7 @@ class Settings(BaseSettings):
     )
     allowed_origins: list[str] = Field(
         default_factory=list,
-        description='Browser origins allowed to open sockets besides the hub\'s own, as JSON: '
+        description="Browser origins allowed to open sockets besides the hub's own, as JSON: "
         '["https://app.example"]. A socket without Origin (an IDE) is always allowed.',
     )
     ws_ticket_ttl_seconds: float = Field(

@@ -18,8 +18,8 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hub import protocol
-from hub.codec import Frame
 from hub.auth import origin_allowed
+from hub.codec import Frame
 from hub.config import Settings
 from hub.errors import refuse_websocket
 from hub.outbox import Outbox

@@ -222,3 +222,37 @@ async def test_an_idle_socket_is_closed(tmp_path: Path, llm: ScriptedLLM) -> Non
     finally:
         hub.stop()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+
+
+async def test_kill_9_mid_stream_loses_at_most_the_last_checkpoint(
+    tmp_path: Path, llm: ScriptedLLM
+) -> None:
+    hub = HubProcess(tmp_path, llm.base_url, AGENT_RUNTIME__CHECKPOINT_SECONDS="0.1").start()
+    llm.push(routed(), Hang(["saved ", "before ", "the crash"]))
+    try:
+        async with (
+            ide(hub, "ckpt") as ws,
+            httpx.AsyncClient(base_url=hub.http_url, headers=AUTH) as client,
+        ):
+            await receive(ws)
+            await send(ws, type="user_message", content="write a lot")
+            await receive_until(ws, "assistant_message", token="the crash")
+            for _ in range(100):  # the draft is saved on the hub's clock, within 0.1 s
+                history = (await client.get("/sessions/ckpt/history")).json()["messages"]
+                if history[-1]["status"] == "streaming":
+                    break
+                await asyncio.sleep(0.05)
+            assert history[-1]["content"] == "saved before the crash"
+            hub.signal(signal.SIGKILL)
+        hub.start()
+        async with httpx.AsyncClient(base_url=hub.http_url, headers=AUTH) as client:
+            history = (await client.get("/sessions/ckpt/history")).json()["messages"]
+    finally:
+        hub.stop()
+    answer, note = history[-2], history[-1]
+    assert (answer["role"], answer["content"], answer["status"]) == (
+        "assistant",
+        "saved before the crash",
+        "interrupted",
+    )
+    assert (note["role"], note["status"]) == ("system", "interrupted")

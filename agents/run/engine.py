@@ -16,6 +16,7 @@ from typing import Any
 from agents.llm import LLMError, ToolCallFragment
 from agents.ports import ChatModel
 from agents.routing import Router
+from agents.run.draft import Draft
 from agents.run.handoff import hand_off
 from agents.run.history import CONTEXT_MESSAGES, model_messages, open_calls
 from agents.run.steps import (
@@ -50,7 +51,7 @@ class TurnOutcome:
 class _Progress:
     """What the run produced so far; kept so a cut or a cancel can store the partial answer."""
 
-    text: list[str] = field(default_factory=list)
+    draft: Draft | None = None  # the message of the model call in progress
     calls: dict[int, ToolCallFragment] = field(default_factory=dict)
     model_calls: int = 0
     last_stored: int | None = None
@@ -77,9 +78,13 @@ class _Progress:
             for _, frag in sorted(self.calls.items())
         ]
 
-    def next_model_call(self) -> None:
-        self.text, self.calls = [], {}
+    def next_model_call(self, draft: Draft) -> None:
+        self.draft, self.calls = draft, {}
         self.model_calls += 1
+
+    @property
+    def has_text(self) -> bool:
+        return self.draft is not None and bool(self.draft.text)
 
 
 class TurnEngine:
@@ -90,12 +95,14 @@ class TurnEngine:
         tools: ToolRunner,
         max_steps: int = 8,
         model_call_seconds: float | None = None,
+        checkpoint_seconds: float | None = 1.0,
     ) -> None:
         self._model = model
         self._router = router
         self._tools = tools
         self._max_steps = max_steps
         self._model_call_seconds = model_call_seconds  # the whole stream, not one read
+        self._checkpoint_seconds = checkpoint_seconds
 
     async def advance(self, ctx: RunContext, user_text: str | None = None) -> TurnOutcome:
         """Take the turn as far as it can go. `user_text`: the turn starts with this message
@@ -134,10 +141,13 @@ class TurnEngine:
             if current is not None:
                 current.uncancel()
             stored = await _store_partial(ctx, progress, MessageStatus.CANCELLED)
-            if progress.text:
+            if progress.has_text:
                 ctx.sink.emit(MessageEnded())
             await self.abandon(ctx)
             return TurnOutcome("cancelled", stored or progress.last_stored)
+        finally:
+            if progress.draft is not None:
+                progress.draft.stop()
 
     async def abandon(self, ctx: RunContext) -> None:
         """Answer the turn's open calls as cancelled (a cancel while parked or running)."""
@@ -166,15 +176,16 @@ class TurnEngine:
     async def _call_model(
         self, ctx: RunContext, progress: _Progress, history: list[StoredMessage]
     ) -> NextStep:
-        progress.next_model_call()
         agent = ctx.sink.agent
+        draft = Draft(ctx, agent.name, self._checkpoint_seconds)
+        progress.next_model_call(draft)
         tools = openai_tools(agent.tools)
         try:
             async with asyncio.timeout(self._model_call_seconds):
                 async for item in self._model.stream(model_messages(agent, history), tools):
                     if type(item) is str:
-                        progress.text.append(item)
                         ctx.sink.token(item)
+                        draft.add(item)
                     elif isinstance(item, ToolCallFragment):
                         progress.add_call_piece(item)
         except TimeoutError:
@@ -183,14 +194,9 @@ class TurnEngine:
                 "(AGENT_RUNTIME__LLM_TIMEOUT_SECONDS)"
             ) from None
         ctx.sink.emit(MessageEnded())
-        message = await ctx.store.add_message(
-            ctx.session_id,
-            "assistant",
-            "".join(progress.text),
-            agent=agent.name,
-            tool_calls=await _with_unique_ids(ctx, progress.tool_calls()),
-        )
-        progress.text, progress.calls, progress.last_stored = [], {}, message.id
+        tool_calls = await _with_unique_ids(ctx, progress.tool_calls())
+        message = await draft.finish(MessageStatus.COMPLETE, tool_calls)
+        progress.draft, progress.calls, progress.last_stored = None, {}, message.id
         ctx.sink.emit(MessageStored(message.id))
         calls = open_calls([message])
         return RunTools(calls) if calls else FinalOutput(message.id)
@@ -214,14 +220,10 @@ async def _with_unique_ids(ctx: RunContext, calls: list[dict[str, Any]]) -> list
 
 
 async def _store_partial(ctx: RunContext, progress: _Progress, status: MessageStatus) -> int | None:
-    if not progress.text:
+    """A cut or cancelled model call keeps what it said (a draft saved empty is kept too)."""
+    draft = progress.draft
+    if draft is None or not (draft.text or draft.saved):
         return None
-    message = await ctx.store.add_message(
-        ctx.session_id,
-        "assistant",
-        "".join(progress.text),
-        agent=ctx.sink.agent.name,
-        status=status,
-    )
+    message = await draft.finish(status)
     ctx.sink.emit(MessageStored(message.id))
     return message.id

@@ -19,13 +19,13 @@ from agents.run import results, steps
 from agents.run.engine import TurnEngine, TurnOutcome
 from agents.run.state import open_waits
 from agents.vocab import ErrorCode, Refusal, RunState
+from db.records import MessageStatus, StoredMessage
 from hub import protocol as p
 from hub.fanout import FrameStream, Retention, Subscriber
-from hub.history import history_message
 from hub.ratelimit import RateLimit
 from hub.session.clients import AttachRole, Clients, ResumePoint, missed_frames
 from hub.session.commands import Command, Outcome, Refused
-from hub.session.frames import frame_of, pending_approval, reminder
+from hub.session.frames import frame_of, pending_approval, reminder, resync_view
 from hub.session.machine import (
     CancelRun,
     Effect,
@@ -109,7 +109,7 @@ class LiveSession:
             self.clients.add(client, role)
             return
         replay, resync = missed_frames(self.frames, resume, self._max_replay)
-        recent = await self.store.history(self.id, RESYNC_MESSAGES) if resync else []
+        recent = await self._recent_history() if resync else []
         # Nothing awaits from here on: no frame slips between the greeting and the live ones.
         self.clients.add(client, role)
         self.reply(
@@ -126,22 +126,22 @@ class LiveSession:
         for frame in replay or ():
             client.deliver(frame)
         if resync is not None:
-            messages = [history_message(m) for m in recent]
-            in_flight = self._in_flight(messages)
+            text, seq = "".join(self._streaming), self.frames.seq
+            messages, in_flight = resync_view(recent, text, self.current_agent, seq)
             self.reply(client, p.Resync, reason=resync, messages=messages, in_flight=in_flight)
         if replay is None:
             for wait in self.machine.waits.values():
                 model, fields = reminder(wait)
                 self.reply(client, model, **fields)
 
-    def _in_flight(self, stored: list[p.HistoryMessage]) -> p.InFlightMessage | None:
-        """The message being streamed, as far as the current seq; None if there is none or it
-        was stored while the history was read (its `MessageStored` not seen yet)."""
-        text = "".join(self._streaming)
-        last = stored[-1] if stored else None
-        if not text or (last is not None and last.role == "assistant" and last.content == text):
-            return None
-        return p.InFlightMessage(content=text, agent=self.current_agent, seq=self.frames.seq)
+    async def _recent_history(self) -> list[StoredMessage]:
+        """The history a resync shows. A draft that finished while it was read is read again,
+        finished (a few tries: a draft left by a crash stays a draft)."""
+        for _ in range(3):
+            recent = await self.store.history(self.id, RESYNC_MESSAGES)
+            if self._streaming or all(m.status is not MessageStatus.STREAMING for m in recent):
+                break
+        return recent
 
     def detach(self, client: Subscriber) -> None:
         self.clients.remove(client)

@@ -7,7 +7,9 @@ from typing import Any
 
 from agents.run import steps as s
 from agents.run.steps import Wait
+from db.records import MessageStatus, StoredMessage
 from hub import protocol as p
+from hub.history import history_message
 
 FrameFields = tuple[type[p.HubFrameModel], dict[str, Any]]
 
@@ -93,3 +95,20 @@ def pending_approval(wait: Wait) -> p.PendingApproval:
         created_at=wait.since.isoformat(),
         expires_at=iso(wait.deadline),
     )
+
+
+def resync_view(
+    recent: list[StoredMessage], streaming: str, agent: str, seq: int
+) -> tuple[list[p.HistoryMessage], p.InFlightMessage | None]:
+    """What a resync shows: the stored messages and the message being streamed (its text as
+    far as `seq`), which stands for its draft in the store. Nothing is in flight when the
+    message was stored while the history was read (it is there, whole)."""
+    stored = [
+        history_message(m)
+        for m in recent
+        if not (streaming and m.status is MessageStatus.STREAMING)
+    ]
+    last = stored[-1] if stored else None
+    if not streaming or (last and last.role == "assistant" and last.content == streaming):
+        return stored, None
+    return stored, p.InFlightMessage(content=streaming, agent=agent, seq=seq)

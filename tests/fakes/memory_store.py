@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +36,13 @@ class MemoryStore:
         self.rules: list[StoredRule] = []
         self.decisions: list[tuple[str, str, bool]] = []  # (call_id, decided_by, accepted)
         self._ids = itertools.count(1)
+        self.changed = asyncio.Event()  # set on every message write, for tests to wait on
+
+    async def until(self, done: Callable[[MemoryStore], bool]) -> None:
+        """Wait (never sleep) until the stored messages make `done` true."""
+        while not done(self):
+            self.changed.clear()
+            await self.changed.wait()
 
     async def set_current_agent(self, session_id: str, agent: str) -> None:
         self.agents[session_id] = agent
@@ -58,7 +66,25 @@ class MemoryStore:
             next(self._ids), session_id, role, content, agent, status, calls, tool_call_id, _now()
         )
         self.messages.append(message)
+        self.changed.set()
         return message
+
+    async def update_message(
+        self,
+        message_id: int,
+        content: str,
+        *,
+        status: MessageStatus,
+        tool_calls: Sequence[dict[str, Any]] | None = None,
+    ) -> StoredMessage:
+        index = next(i for i, m in enumerate(self.messages) if m.id == message_id)
+        calls = list(tool_calls) if tool_calls else None
+        updated = dataclasses.replace(
+            self.messages[index], content=content, status=status, tool_calls=calls
+        )
+        self.messages[index] = updated
+        self.changed.set()
+        return updated
 
     async def history(
         self, session_id: str, limit: int, before: int | None = None

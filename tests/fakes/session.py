@@ -37,12 +37,15 @@ async def rig(
     frames_per_second: float = 1000.0,
     max_replay_frames: int = 4096,
     workspace: WorkspaceExecutor | None = None,
+    checkpoint_seconds: float | None = None,
 ) -> Rig:
     """A session `s` on agent `agent` with an IDE attached, answering from `replies`."""
     store, model = MemoryStore(), ScriptedModel(*replies)
     policies = default_policies() if policies is None else policies
     tools = ToolRunner(policies, tool_timeout=5, workspace=workspace)
-    engine = TurnEngine(model, Router(model, timeout=5), tools)
+    engine = TurnEngine(
+        model, Router(model, timeout=5), tools, checkpoint_seconds=checkpoint_seconds
+    )
     live = LiveSession(
         "s",
         agent,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from db.records import MessageStatus
 from hub import protocol as p
 from hub.session.clients import ResumePoint
-from tests.fakes.script import Text
+from tests.fakes.script import Hang, Text
 from tests.fakes.session import rig
 from tests.frames import Recorder, say, send
 
@@ -51,3 +54,28 @@ async def test_a_replay_larger_than_the_send_queue_is_a_resync_not_a_cut_off() -
     await r.live.attach(small, "ide", ResumePoint(epoch, 3))  # two frames missed: replayed
     assert small.types() == ["session_ready", "agent_switched", "agent_switched"]
     assert small.frames[0]["resumed"] is True
+
+
+async def test_a_streaming_answer_is_saved_as_it_grows_then_finished_in_place() -> None:
+    r = await rig(Hang(["saved ", "while ", "streaming"]), checkpoint_seconds=0.05)
+    await say(r.live, "go")
+    await r.ide.until(lambda fs: sum(f["type"] == "assistant_message" for f in fs) == 3)
+    async with asyncio.timeout(5):  # the saver runs on its own clock
+        await r.store.until(lambda s: any(m.role == "assistant" for m in s.messages))
+    drafts = [m for m in r.store.messages if m.role == "assistant"]
+    assert (drafts[0].content, drafts[0].status) == (
+        "saved while streaming",
+        MessageStatus.STREAMING,
+    )
+    # A client resyncing now gets the text once: in flight, not also as the stored draft.
+    late = Recorder("ide:late")
+    await r.live.attach(late, "ide", ResumePoint("old", 0))
+    resync = late.of_type("resync")[0]
+    assert [m["content"] for m in resync["messages"]] == ["go"]
+    assert resync["in_flight"]["content"] == "saved while streaming"
+    r.model.release()
+    await r.ide.until_type("run_finished")
+    answers = [m for m in r.store.messages if m.role == "assistant"]
+    assert [(m.id, m.content, m.status) for m in answers] == [
+        (drafts[0].id, "saved while streaming", MessageStatus.COMPLETE)
+    ]

@@ -21,6 +21,7 @@ from tests.fakes.session import Rig, rig
 from tests.frames import Recorder, send
 
 AGENT_NAMES = [*AGENTS, "wizard"]
+TEXT = st.text(st.characters(exclude_characters="\x00"), max_size=20)  # a valid frame's text
 REPLY_KINDS = ["text", "write", "read", "ask", "fail", "hang", "switch"]
 
 
@@ -74,7 +75,7 @@ class SessionCommands(RuleBasedStateMachine):
     def _pick(self, data: st.DataObject) -> str:
         return data.draw(st.sampled_from(self.call_ids))
 
-    @rule(kind=st.sampled_from(REPLY_KINDS), interrupt=st.booleans(), text=st.text(max_size=20))
+    @rule(kind=st.sampled_from(REPLY_KINDS), interrupt=st.booleans(), text=TEXT)
     def message(self, kind: str, interrupt: bool, text: str) -> None:
         self.rig.model.push(self._reply(kind), Text(["after"]))
         self._submit(p.UserMessage(content=text, interrupt=interrupt), self.rig.ide)
