@@ -17,6 +17,7 @@ from db.records import (
     StoredApproval,
     StoredCall,
     StoredMessage,
+    StoredQueued,
     StoredRule,
     ToolCallStatus,
 )
@@ -66,6 +67,12 @@ class HistoryStore(Protocol):
     async def history(
         self, session_id: str, limit: int, before: int | None = None
     ) -> list[StoredMessage]: ...
+
+    async def queue_message(self, session_id: str, role: str, content: str) -> int: ...
+
+    async def unqueue_message(self, queued_id: int) -> None: ...
+
+    async def queued_messages(self, session_id: str) -> list[StoredQueued]: ...
 
     async def create_tool_call(
         self, call_id: str, session_id: str, agent: str, tool_name: str, arguments: dict[str, Any]

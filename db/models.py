@@ -40,6 +40,21 @@ class Message(Model):
         indexes = (("session_id", "id"),)
 
 
+class QueuedMessage(Model):
+    """A user message waiting behind the turn in progress, moved to the history when it runs."""
+
+    id = fields.BigIntField(primary_key=True)
+    session: fields.ForeignKeyRelation[ChatSession] = fields.ForeignKeyField(
+        "models.ChatSession", related_name="queued_messages", on_delete=fields.CASCADE
+    )
+    role = fields.CharField(max_length=16)
+    content = fields.TextField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "queued_messages"
+
+
 class ToolCallRecord(Model):
     id = fields.CharField(primary_key=True, max_length=128)  # the call_id on the wire
     session: fields.ForeignKeyRelation[ChatSession] = fields.ForeignKeyField(

@@ -62,6 +62,15 @@ class StoredMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredQueued:
+    """A user message accepted while a turn was in progress, not run yet."""
+
+    id: int
+    role: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
 class StoredCall:
     id: str  # the call_id on the wire
     session_id: str

@@ -13,7 +13,15 @@ from tortoise.migrations.api import migrate
 
 from db import rows
 from db.config import ensure_sqlite_directory, tortoise_config
-from db.models import AllowRule, Approval, ApprovalAudit, ChatSession, Message, ToolCallRecord
+from db.models import (
+    AllowRule,
+    Approval,
+    ApprovalAudit,
+    ChatSession,
+    Message,
+    QueuedMessage,
+    ToolCallRecord,
+)
 from db.records import (
     OPEN_CALL_STATUSES,
     ApprovalStatus,
@@ -22,6 +30,7 @@ from db.records import (
     StoredCall,
     StoredDecision,
     StoredMessage,
+    StoredQueued,
     StoredRule,
     StoredSession,
     ToolCallStatus,
@@ -143,6 +152,18 @@ class Store:
             query = query.filter(id__lt=before)
         newest_first = await query.order_by("-id").limit(limit)
         return [rows.message(m) for m in reversed(newest_first)]
+
+    async def queue_message(self, session_id: str, role: str, content: str) -> int:
+        row = await QueuedMessage.create(session_id=session_id, role=role, content=content)
+        return int(row.id)
+
+    async def unqueue_message(self, queued_id: int) -> None:
+        await QueuedMessage.filter(id=queued_id).delete()
+
+    async def queued_messages(self, session_id: str) -> list[StoredQueued]:
+        """The messages still waiting to run, oldest first."""
+        rows_ = await QueuedMessage.filter(session_id=session_id).order_by("id")
+        return [StoredQueued(r.id, r.role, r.content) for r in rows_]
 
     # --- tool calls -------------------------------------------------------------------------
 

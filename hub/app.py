@@ -84,7 +84,8 @@ def create_app(settings: Settings) -> Starlette:
         )
         app.state.hub = HubState(settings, store, registry, tickets)
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
-            await _close_interrupted_runs(store, cluster)
+            interrupted = await _close_interrupted_runs(store, cluster)
+            await _run_what_waited(store, registry, interrupted)
             serving = asyncio.create_task(cluster.serve(registry)) if cluster else None
             log.info("agent hub %s ready, LLM at %s", settings.version, settings.llm_proxy_url)
             try:
@@ -125,7 +126,7 @@ async def _join_cluster(settings: Settings) -> Cluster | None:
     return Cluster(bus)
 
 
-async def _close_interrupted_runs(store: Store, cluster: Cluster | None) -> None:
+async def _close_interrupted_runs(store: Store, cluster: Cluster | None) -> list[str]:
     """Runs still marked running died with their process; in a cluster, only those whose
     owner's lease has lapsed (another process may be running the rest right now)."""
     interrupted = []
@@ -137,6 +138,14 @@ async def _close_interrupted_runs(store: Store, cluster: Cluster | None) -> None
     if cluster is not None:
         for session_id in interrupted:
             await cluster.bus.release(session_id)
+    return interrupted
+
+
+async def _run_what_waited(store: Store, registry: SessionRegistry, sessions: list[str]) -> None:
+    """Messages that were queued behind an interrupted run run now, not at the next visit."""
+    for session_id in sessions:
+        if await store.queued_messages(session_id):
+            await registry.open(session_id)
 
 
 def _command_sandbox(settings: Settings) -> CommandSandbox:

@@ -256,3 +256,30 @@ async def test_kill_9_mid_stream_loses_at_most_the_last_checkpoint(
         "interrupted",
     )
     assert (note["role"], note["status"]) == ("system", "interrupted")
+
+
+async def test_a_message_queued_when_the_hub_is_killed_runs_after_the_restart(
+    tmp_path: Path, llm: ScriptedLLM
+) -> None:
+    hub = HubProcess(tmp_path, llm.base_url).start()
+    llm.push(routed(), Hang(["working on the first"]), Text(["The second, answered."]))
+    try:
+        async with ide(hub, "queued") as ws:
+            await receive(ws)
+            await send(ws, type="user_message", content="first")
+            await receive_until(ws, "assistant_message")
+            await send(ws, type="user_message", content="second")
+            await receive_until(ws, "message_queued")
+            hub.signal(signal.SIGKILL)
+        hub.start()  # the interrupted session is opened at start: its queued message runs
+        async with ide(hub, "queued") as ws:
+            ready = await receive(ws)
+            if ready["run_state"] != "idle":
+                await receive_until(ws, "run_finished")
+        async with httpx.AsyncClient(base_url=hub.http_url, headers=AUTH) as client:
+            history = (await client.get("/sessions/queued/history")).json()["messages"]
+    finally:
+        hub.stop()
+    said = [(m["role"], m["content"]) for m in history if m["role"] in ("user", "assistant")]
+    assert said[-2:] == [("user", "second"), ("assistant", "The second, answered.")]
+    assert ("user", "first") in said

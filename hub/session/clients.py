@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from agents.ports import HistoryStore
+from db.records import MessageStatus, StoredMessage
 from hub.codec import Frame
 from hub.fanout import FrameStream, Subscriber
 
 # ide, console: greeted (`session_ready`, replay or resync, open calls again), get every frame.
 # sse: gets the broadcast frames only. remote: attached through another hub process, which
 # reads the broadcast frames from the bus; only the greeting and replies go to it from here.
+RESYNC_MESSAGES = 50
 AttachRole = Literal["ide", "console", "sse", "remote"]
 
 
@@ -60,3 +64,15 @@ def missed_frames(
     if unmergeable > max_frames:
         return None, "replay_too_large"
     return replay, None
+
+
+async def recent_history(
+    store: HistoryStore, session_id: str, streaming: Callable[[], bool]
+) -> list[StoredMessage]:
+    """The history a resync shows. A draft that finished while it was read (nothing streams
+    now) is read again, finished; a few tries, as a draft left by a crash stays a draft."""
+    for _ in range(3):
+        recent = await store.history(session_id, RESYNC_MESSAGES)
+        if streaming() or all(m.status is not MessageStatus.STREAMING for m in recent):
+            break
+    return recent

@@ -10,8 +10,10 @@ raised to the transport. The session is the run's `RunSink`: it turns run events
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
+from typing import cast
 
 from agents.definitions import AGENTS, AgentSpec
 from agents.ports import HistoryStore
@@ -19,11 +21,16 @@ from agents.run import results, steps
 from agents.run.engine import TurnEngine, TurnOutcome
 from agents.run.state import open_waits
 from agents.vocab import ErrorCode, Refusal, RunState
-from db.records import MessageStatus, StoredMessage
 from hub import protocol as p
 from hub.fanout import FrameStream, Retention, Subscriber
 from hub.ratelimit import RateLimit
-from hub.session.clients import AttachRole, Clients, ResumePoint, missed_frames
+from hub.session.clients import (
+    AttachRole,
+    Clients,
+    ResumePoint,
+    missed_frames,
+    recent_history,
+)
 from hub.session.commands import Command, Outcome, Refused
 from hub.session.frames import frame_of, pending_approval, reminder, resync_view
 from hub.session.machine import (
@@ -40,7 +47,6 @@ from hub.session.perform import perform
 from hub.session.timers import Timers
 
 log = logging.getLogger(__name__)
-RESYNC_MESSAGES = 50
 
 
 class LiveSession:
@@ -89,12 +95,17 @@ class LiveSession:
         return not self.clients and self.machine.state is SessionState.IDLE
 
     async def restore(self) -> None:
-        """After a restart: take up the calls the stored turn is parked on."""
+        """After a restart: take up the calls the stored turn is parked on, and the messages
+        that were waiting behind it."""
         waits, can_go_on = await open_waits(self.store, self.id)
         for wait in waits:
             self.emit(steps.Awaiting(wait))
         if can_go_on:
             self.go_on()
+        for queued in await self.store.queued_messages(self.id):
+            role = cast(p.Role, queued.role)  # stored from a validated frame
+            work = Work(new_run_id(), "message", role, queued.content, queued.id)
+            self._apply(self.machine.message(work))
 
     # --- clients ----------------------------------------------------------------------------
 
@@ -109,7 +120,8 @@ class LiveSession:
             self.clients.add(client, role)
             return
         replay, resync = missed_frames(self.frames, resume, self._max_replay)
-        recent = await self._recent_history() if resync else []
+        streaming = lambda: bool(self._streaming)  # noqa: E731  # read after each await
+        recent = await recent_history(self.store, self.id, streaming) if resync else []
         # Nothing awaits from here on: no frame slips between the greeting and the live ones.
         self.clients.add(client, role)
         self.reply(
@@ -133,15 +145,6 @@ class LiveSession:
             for wait in self.machine.waits.values():
                 model, fields = reminder(wait)
                 self.reply(client, model, **fields)
-
-    async def _recent_history(self) -> list[StoredMessage]:
-        """The history a resync shows. A draft that finished while it was read is read again,
-        finished (a few tries: a draft left by a crash stays a draft)."""
-        for _ in range(3):
-            recent = await self.store.history(self.id, RESYNC_MESSAGES)
-            if self._streaming or all(m.status is not MessageStatus.STREAMING for m in recent):
-                break
-        return recent
 
     def detach(self, client: Subscriber) -> None:
         self.clients.remove(client)
@@ -212,8 +215,12 @@ class LiveSession:
 
     # --- runs -------------------------------------------------------------------------------
 
-    def enqueue(self, content: str, role: p.Role = "user", *, interrupt: bool = False) -> str:
+    async def enqueue(self, content: str, role: p.Role = "user", *, interrupt: bool = False) -> str:
+        """Run this message now, or store it first if it has to wait: a crash loses nothing."""
         work = Work(new_run_id(), "message", role, content)
+        if self.machine.state is not SessionState.IDLE or self.machine.queue:
+            queued_id = await self.store.queue_message(self.id, role, content)
+            work = dataclasses.replace(work, queued_id=queued_id)
         self._apply(self.machine.message(work, interrupt=interrupt))
         return work.run_id
 
@@ -263,6 +270,8 @@ class LiveSession:
                 await self.store.add_message(
                     self.id, work.role, work.content, agent=self.current_agent
                 )
+                if work.queued_id is not None:  # after adding: a crash between runs it twice
+                    await self.store.unqueue_message(work.queued_id)
                 outcome = await self.engine.advance(self._ctx, user_text=work.content)
             elif work.kind == "continue":
                 outcome = await self.engine.advance(self._ctx)

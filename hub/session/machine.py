@@ -59,6 +59,7 @@ class Work:
     kind: Literal["message", "continue", "abandon"]
     role: MessageRole = "user"
     content: str = ""
+    queued_id: int | None = None  # stored while it waits (so a crash does not lose it)
 
 
 @dataclass(frozen=True, slots=True)

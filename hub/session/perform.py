@@ -33,7 +33,9 @@ class Acting(Protocol):
 
     def emit(self, event: RunEvent) -> None: ...
 
-    def enqueue(self, content: str, role: p.Role = "user", *, interrupt: bool = False) -> str: ...
+    async def enqueue(
+        self, content: str, role: p.Role = "user", *, interrupt: bool = False
+    ) -> str: ...
 
     def go_on(self) -> str: ...
 
@@ -61,7 +63,7 @@ async def perform(live: Acting, command: Command, origin: Subscriber | None) -> 
             if (question := live.machine.question()) is not None:
                 await results.take_result(live.store, live.id, question.call_id, content, None)
                 return Accepted(run_id=live.answered(question.call_id))
-            return Accepted(run_id=live.enqueue(content, role, interrupt=interrupt))
+            return Accepted(run_id=await live.enqueue(content, role, interrupt=interrupt))
         case p.ToolResult(call_id=call_id, result=result, error=error):
             await results.take_result(live.store, live.id, call_id, result, error)
             return Accepted(run_id=live.answered(call_id))
@@ -80,7 +82,7 @@ async def perform(live: Acting, command: Command, origin: Subscriber | None) -> 
         case p.SwitchAgent(agent_type=agent, content=content, reason=reason):
             handoff = Handoff(agent, reason or "requested by the user", "user")
             live.emit(await hand_off(live.store, live.id, live.current_agent, handoff))
-            return Accepted(run_id=live.enqueue(content) if content else None)
+            return Accepted(run_id=await live.enqueue(content) if content else None)
         case p.Cancel():
             return Accepted(stopped=live.cancel())
     raise Refusal(ErrorCode.NOT_SUPPORTED, f"{frame.type} is not supported here")

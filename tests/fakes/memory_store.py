@@ -17,6 +17,7 @@ from db.records import (
     StoredApproval,
     StoredCall,
     StoredMessage,
+    StoredQueued,
     StoredRule,
     ToolCallStatus,
 )
@@ -34,8 +35,11 @@ class MemoryStore:
         self.calls: dict[str, StoredCall] = {}
         self.approvals: dict[str, StoredApproval] = {}
         self.rules: list[StoredRule] = []
+        self.queue: list[tuple[str, StoredQueued]] = []
         self.decisions: list[tuple[str, str, bool]] = []  # (call_id, decided_by, accepted)
-        self._ids = itertools.count(1)
+        self._ids = itertools.count(1)  # message ids; each kind of record counts on its own
+        self._queued_ids = itertools.count(1)
+        self._rule_ids = itertools.count(1)
         self.changed = asyncio.Event()  # set on every message write, for tests to wait on
 
     async def until(self, done: Callable[[MemoryStore], bool]) -> None:
@@ -95,6 +99,17 @@ class MemoryStore:
             if m.session_id == session_id and (before is None or m.id < before)
         ]
         return found[-limit:]
+
+    async def queue_message(self, session_id: str, role: str, content: str) -> int:
+        queued_id = next(self._queued_ids)
+        self.queue.append((session_id, StoredQueued(queued_id, role, content)))
+        return queued_id
+
+    async def unqueue_message(self, queued_id: int) -> None:
+        self.queue = [(s, q) for s, q in self.queue if q.id != queued_id]
+
+    async def queued_messages(self, session_id: str) -> list[StoredQueued]:
+        return [q for s, q in self.queue if s == session_id]
 
     async def create_tool_call(
         self, call_id: str, session_id: str, agent: str, tool_name: str, arguments: dict[str, Any]
@@ -214,6 +229,6 @@ class MemoryStore:
     async def add_allow_rule(
         self, session_id: str, tool_name: str, pattern: str, created_by: str
     ) -> StoredRule:
-        rule = StoredRule(next(self._ids), session_id, tool_name, pattern, created_by, _now())
+        rule = StoredRule(next(self._rule_ids), session_id, tool_name, pattern, created_by, _now())
         self.rules.append(rule)
         return rule

@@ -79,3 +79,29 @@ async def test_a_streaming_answer_is_saved_as_it_grows_then_finished_in_place() 
     assert [(m.id, m.content, m.status) for m in answers] == [
         (drafts[0].id, "saved while streaming", MessageStatus.COMPLETE)
     ]
+
+
+async def test_a_queued_message_is_stored_while_it_waits_and_after_the_answer_before_it() -> None:
+    r = await rig(Hang(["one"]), Text(["two"]))
+    await say(r.live, "first")
+    await r.ide.until_type("assistant_message")
+    await say(r.live, "second")
+    assert [q.content for q in await r.store.queued_messages("s")] == ["second"]
+    r.model.release()
+    await r.ide.until_type("run_finished", 2)
+    assert await r.store.queued_messages("s") == []
+    assert [(m.role, m.content) for m in r.store.messages] == [
+        ("user", "first"),
+        ("assistant", "one"),
+        ("user", "second"),
+        ("assistant", "two"),
+    ]
+
+
+async def test_queued_messages_are_taken_up_when_the_session_is_restored() -> None:
+    r = await rig(Text(["late answer"]))
+    await r.store.queue_message("s", "user", "sent before a crash")
+    await r.live.restore()
+    await r.ide.until_type("run_finished")
+    assert [m.content for m in r.store.messages] == ["sent before a crash", "late answer"]
+    assert await r.store.queued_messages("s") == []
