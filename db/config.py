@@ -24,12 +24,18 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
     }
 
 
+def sqlite_file(database_url: str) -> Path | None:
+    """The file of an SQLite URL; None for other databases and in-memory SQLite."""
+    if not database_url.startswith("sqlite://"):
+        return None
+    path = database_url.removeprefix("sqlite://").split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
 def ensure_sqlite_directory(database_url: str) -> None:
     """SQLite creates the file but not its folder; make the folder on first start."""
-    if database_url.startswith("sqlite://"):
-        path = database_url.removeprefix("sqlite://").split("?", 1)[0]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if (path := sqlite_file(database_url)) is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
 
 
 # Used by `uv run tortoise -c db.config.TORTOISE_ORM makemigrations`.

@@ -3,16 +3,17 @@ what the REST endpoints read) on Tortoise ORM, for SQLite and PostgreSQL alike."
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from tortoise import Tortoise
 from tortoise.migrations.api import migrate
 
 from db import rows
-from db.config import ensure_sqlite_directory, tortoise_config
+from db.config import ensure_sqlite_directory, sqlite_file, tortoise_config
 from db.models import (
     AllowRule,
     Approval,
@@ -44,6 +45,9 @@ async def apply_migrations(database_url: str) -> None:
     await Tortoise.close_connections()
 
 
+DatabaseState = Literal["writable", "unwritable", "unreachable"]
+
+
 def _json(value: Any) -> str:
     # Tortoise's JSONField takes a str as already-encoded JSON, so every value is encoded first.
     return orjson.dumps(value).decode()
@@ -52,12 +56,24 @@ def _json(value: Any) -> str:
 class Store:
     """Plain async queries; every method returns `db.records` types, never ORM rows."""
 
-    async def database_reachable(self) -> bool:
+    def __init__(self, database_url: str | None = None) -> None:
+        self._sqlite_file = sqlite_file(database_url) if database_url else None
+
+    async def database_state(self) -> DatabaseState:
+        """`writable`, `unwritable` (read-only, or an SQLite file deleted or made read-only
+        under the hub: its writes would be lost) or `unreachable`."""
         try:
             await ChatSession.filter(id="").exists()
         except Exception:
-            return False
-        return True
+            return "unreachable"
+        file = self._sqlite_file
+        if file is not None and not (file.is_file() and os.access(file, os.W_OK)):
+            return "unwritable"
+        try:  # a write that changes nothing, refused all the same by a read-only database
+            await ChatSession.filter(id="").update(current_agent="")
+        except Exception:
+            return "unwritable"
+        return "writable"
 
     # --- sessions ---------------------------------------------------------------------------
 

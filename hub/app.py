@@ -67,7 +67,7 @@ def create_app(settings: Settings) -> Starlette:
             model_call_seconds=settings.llm_timeout_seconds,
             checkpoint_seconds=settings.checkpoint_seconds or None,
         )
-        store = Store()
+        store = Store(settings.database_url)
         retention = Retention(
             settings.resume_frames, settings.resume_seconds, settings.resume_max_frames
         )

@@ -42,14 +42,16 @@ def session_json(session: StoredSession) -> dict[str, Any]:
 
 
 async def health(request: Request) -> Response:
-    reachable = await hub_state(request).store.database_reachable()
+    database = await hub_state(request).store.database_state()
+    healthy = database == "writable"
     body = {
-        "status": "ok" if reachable else "degraded",
+        "status": "ok" if healthy else "degraded",
         "version": hub_state(request).settings.version,
         "protocol_version": protocol.PROTOCOL_VERSION,
-        "database": "reachable" if reachable else "unreachable",
+        # "reachable" as before when all is well; else what is wrong with it.
+        "database": "reachable" if healthy else database,
     }
-    return JSONResponse(body, status_code=200 if reachable else 503)
+    return JSONResponse(body, status_code=200 if healthy else 503)
 
 
 async def list_agents(request: Request) -> Response:

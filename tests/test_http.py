@@ -10,6 +10,7 @@ import pytest
 from starlette.applications import Starlette
 
 from hub import protocol
+from hub.config import Settings
 from tests.conftest import API_KEY, routed
 from tests.scripted_llm import Fail, ScriptedLLM, Text, ToolCalls
 
@@ -308,3 +309,18 @@ async def test_an_sse_client_answers_a_followup_question_with_its_next_post(
         "content": "Postgres",
         "tool_call_id": "fq-1",
     }
+
+
+async def test_health_reports_a_database_that_can_no_longer_be_written(
+    app_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    # SQLite keeps writing to a deleted file: every write would be lost.
+    delete(Path(settings.database_url.removeprefix("sqlite://")))
+    response = await app_client.get("/health")
+    assert response.status_code == 503
+    assert response.json()["database"] == "unwritable"
+    assert response.json()["status"] == "degraded"
+
+
+def delete(path: Path) -> None:
+    path.unlink()

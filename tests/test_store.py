@@ -24,7 +24,7 @@ async def test_migrations_are_idempotent_and_history_survives_reconnecting(
     await Tortoise.init(config=tortoise_config(database))
     messages = await store.history("s", 10)
     assert [(m.role, m.content, m.agent) for m in messages] == [("user", "hello", "coder")]
-    assert await store.database_reachable()
+    assert await store.database_state() == "writable"
 
 
 async def test_history_pages_oldest_first_before_an_id(database: str) -> None:
