@@ -28,13 +28,12 @@ from hub.cluster.bus import RedisBus
 from hub.cluster.owner import Cluster
 from hub.config import Settings
 from hub.fanout import Retention
-from hub.registry import SessionRegistry
+from hub.registry import INTERRUPTED_NOTE, SessionRegistry
 from hub.state import HubState
 from tools.workspace import CommandSandbox, WorkspaceExecutor
 
 log = logging.getLogger(__name__)
 CONSOLE_DIR = Path(__file__).parent / "console"
-INTERRUPTED_NOTE = "The hub stopped while this turn was running; the turn was interrupted."
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -118,6 +117,7 @@ async def _join_cluster(settings: Settings) -> Cluster | None:
     bus = RedisBus(
         settings.bus_url,
         settings.bus_prefix,
+        lease_seconds=settings.bus_lease_seconds,
         keep_frames=settings.resume_max_frames,
         keep_seconds=settings.resume_seconds,
     )

@@ -125,6 +125,12 @@ class Settings(BaseSettings):
         description="Redis shared by several hub processes on one database; unset: one process.",
     )
     bus_prefix: str = Field("agent-hub", description="Prefix of every Redis key the hub uses.")
+    bus_lease_seconds: float = Field(
+        6.0,
+        gt=0,
+        description="A session's owner renews its lease every third of this; a process whose "
+        "lease lapses is taken for dead, and its sessions are taken over within about this long.",
+    )
     ws_compression: bool = Field(
         False,
         description="Accept per-message deflate on sockets: less bandwidth, but every token "

@@ -17,6 +17,8 @@ from hub.session.clients import AttachRole, ResumePoint
 from hub.session.commands import Command, Outcome
 from hub.session.driver import LiveSession
 
+INTERRUPTED_NOTE = "The hub stopped while this turn was running; the turn was interrupted."
+
 
 class SessionPort(Protocol):
     """A session as the transports use it, run here (`LiveSession`) or elsewhere (relay)."""
@@ -68,7 +70,17 @@ class SessionRegistry:
         if self._cluster is not None and session_id not in self._live:
             owner = await self._cluster.bus.claim(session_id)
             if owner != self._cluster.bus.instance_id:
-                return RelaySession(self._cluster, session_id, owner)
+                return RelaySession(self._cluster, session_id, owner, self._take_over)
+        return await self.open_owned(session_id)
+
+    async def _take_over(self, session_id: str) -> LiveSession | None:
+        """The session's owner died: run it here if this process gets its lease first, its
+        interrupted run marked as at start-up. None if another process got it."""
+        assert self._cluster is not None
+        if await self._cluster.bus.claim(session_id) != self._cluster.bus.instance_id:
+            return None
+        if session_id in await self._store.running_sessions():
+            await self._store.mark_interrupted([session_id], INTERRUPTED_NOTE)
         return await self.open_owned(session_id)
 
     def owned(self) -> list[str]:

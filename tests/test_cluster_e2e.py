@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -37,6 +40,7 @@ async def pair(
         "AGENT_RUNTIME__DATABASE_URL": postgres_url,
         "AGENT_RUNTIME__BUS_URL": REDIS_URL,
         "AGENT_RUNTIME__BUS_PREFIX": f"hub-test-{uuid.uuid4().hex[:8]}",
+        "AGENT_RUNTIME__BUS_LEASE_SECONDS": "1.5",  # an owner's death is noticed in seconds
     }
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -115,3 +119,28 @@ async def test_a_client_dropped_from_one_process_resumes_on_the_other(
             missed = await receive_until(ws, "run_finished")
     assert again["resumed"] is True
     assert missed == [f for f in everything if f["seq"] > seen[-1]["seq"]]
+
+
+async def test_when_the_owner_dies_the_other_process_takes_over_and_nothing_is_lost(
+    pair: tuple[HubProcess, HubProcess], llm: ScriptedLLM
+) -> None:
+    a, b = pair
+    llm.push(routed(), Hang(["the owner ", "is streaming"]), Text(["Answered by B."]))
+    async with ide(a, "orphan") as on_a:
+        await receive(on_a)
+        async with ide(b, "orphan") as on_b:
+            await receive(on_b)  # B relays: A owns the session
+            await send(on_a, type="user_message", content="start")
+            await receive_until(on_b, "assistant_message", token="is streaming")
+            a.signal(signal.SIGKILL)
+            started = time.monotonic()
+            async with asyncio.timeout(10):
+                greeted = await receive_until(on_b, "resync")
+            noticed = time.monotonic() - started
+            assert greeted[-2]["type"] == "session_ready"  # greeted again, by B
+            notes = [m for m in greeted[-1]["messages"] if m["role"] == "system"]
+            assert notes[-1]["status"] == "interrupted"  # the run A died in is marked
+            await send(on_b, type="user_message", content="still there?")
+            frames = await receive_until(on_b, "run_finished")
+    assert noticed < 6
+    assert tokens(frames) == "Answered by B."

@@ -80,6 +80,11 @@ class RedisBus:
             return await self.claim(session_id)
         return str(owner.decode())
 
+    async def owner(self, session_id: str) -> str | None:
+        """The process holding the session's lease now; None once it lapsed."""
+        owner = await self._redis.get(self._key("owner", session_id))
+        return None if owner is None else str(owner.decode())
+
     async def renew(self, session_ids: list[str]) -> None:
         for session_id in session_ids:
             key = self._key("owner", session_id)
