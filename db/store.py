@@ -36,6 +36,7 @@ from db.records import (
     StoredSession,
     ToolCallStatus,
 )
+from db.text import storable
 
 
 async def apply_migrations(database_url: str) -> None:
@@ -136,10 +137,10 @@ class Store:
         row = await Message.create(
             session_id=session_id,
             role=role,
-            content=content,
+            content=storable(content),
             agent=agent,
             status=status,
-            tool_calls=list(tool_calls) if tool_calls else None,
+            tool_calls=storable(list(tool_calls)) if tool_calls else None,
             tool_call_id=tool_call_id,
         )
         return rows.message(row)
@@ -154,8 +155,8 @@ class Store:
     ) -> StoredMessage:
         """Rewrite a message that was saved while it streamed."""
         row = await Message.get(id=message_id)
-        row.content, row.status = content, status
-        row.tool_calls = list(tool_calls) if tool_calls else None
+        row.content, row.status = storable(content), status
+        row.tool_calls = storable(list(tool_calls)) if tool_calls else None
         await row.save(update_fields=["content", "status", "tool_calls"])
         return rows.message(row)
 
@@ -187,7 +188,11 @@ class Store:
         self, call_id: str, session_id: str, agent: str, tool_name: str, arguments: dict[str, Any]
     ) -> StoredCall:
         row = await ToolCallRecord.create(
-            id=call_id, session_id=session_id, agent=agent, tool_name=tool_name, arguments=arguments
+            id=call_id,
+            session_id=session_id,
+            agent=agent,
+            tool_name=tool_name,
+            arguments=storable(arguments),
         )
         return rows.call(row)
 
@@ -201,7 +206,9 @@ class Store:
         """Mark a pending call as sent to the IDE with the arguments that run; False if it is
         no longer pending (its result arrived first)."""
         updated = await ToolCallRecord.filter(id=call_id, status=ToolCallStatus.PENDING).update(
-            status=ToolCallStatus.DISPATCHED, deadline=deadline, arguments=_json(arguments)
+            status=ToolCallStatus.DISPATCHED,
+            deadline=deadline,
+            arguments=_json(storable(arguments)),
         )
         return updated > 0
 
@@ -220,7 +227,10 @@ class Store:
         if only_from is not None:
             query = query.filter(status__in=only_from)
         updated = await query.update(
-            status=status, result=_json(result), error=error, finished_at=datetime.now(UTC)
+            status=status,
+            result=_json(storable(result)),
+            error=storable(error),
+            finished_at=datetime.now(UTC),
         )
         return updated > 0
 

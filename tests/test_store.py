@@ -76,3 +76,21 @@ async def test_tool_calls_and_pending_approvals_round_trip(database: str) -> Non
         True,
     )
     assert (failed.result, failed.error) == ("plain text", "denied")
+
+
+async def test_text_the_hub_produced_with_nul_is_stored_the_same_everywhere(
+    database: str,
+) -> None:
+    # A command's output or a model's token may hold NUL, which PostgreSQL refuses.
+    await store.get_or_create_session("s", "coder")
+    calls = [{"id": "c1", "type": "function", "function": {"name": "x\x00", "arguments": "{}"}}]
+    message = await store.add_message("s", "assistant", "bin\x00ary", tool_calls=calls)
+    await store.create_tool_call("c1", "s", "coder", "execute_command", {"command": "cat\x00"})
+    await store.finish_tool_call("c1", ToolCallStatus.DONE, "exit code 0\n\x00\x01", None)
+    stored = (await store.history("s", 1))[0]
+    assert stored.id == message.id and stored.content == "bin\ufffdary"
+    assert stored.tool_calls is not None
+    assert stored.tool_calls[0]["function"]["name"] == "x\ufffd"
+    call = await store.get_tool_call("c1")
+    assert call is not None and call.result == "exit code 0\n\ufffd\x01"
+    assert call.arguments == {"command": "cat\ufffd"}
