@@ -15,6 +15,9 @@ class ChatSession(Model):
     current_agent = fields.CharField(max_length=32)
     # Set while a run works on the session: still set at start-up means the hub died mid-run.
     running_since = fields.DatetimeField(null=True)
+    # The epochs of its recent frame streams, newest last: a client resuming from one of them
+    # is told the stream restarted, not that its epoch is unknown.
+    epochs: fields.Field[list[str] | None] = fields.JSONField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

@@ -100,6 +100,13 @@ class Store:
             query = query.filter(created_at__lt=before)
         return [rows.session(r) for r in await query.order_by("-created_at", "-id").limit(limit)]
 
+    async def record_epoch(self, session_id: str, epoch: str, keep: int = 20) -> list[str]:
+        """Remember a new frame stream of the session; the epochs it had before."""
+        row = await ChatSession.get(id=session_id)
+        earlier = list(row.epochs or [])
+        await ChatSession.filter(id=session_id).update(epochs=_json([*earlier, epoch][-keep:]))
+        return earlier
+
     async def set_current_agent(self, session_id: str, agent: str) -> None:
         await ChatSession.filter(id=session_id).update(current_agent=agent)
 

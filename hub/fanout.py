@@ -49,6 +49,7 @@ class FrameStream:
         # A new stream (a new process, or the session reopened) restarts `seq`; a client must
         # present the epoch it saw with its last seq, or it is told to resync.
         self.epoch = uuid.uuid4().hex[:12]
+        self.earlier_epochs: frozenset[str] = frozenset()  # this session's streams before
         self.seq = 0
         # Every broadcast frame goes to these (clients on other processes read the bus).
         self.subscribers = subscribers if subscribers is not None else set()

@@ -114,6 +114,8 @@ class SessionRegistry:
             frames_per_second=self._frames_per_second,
             max_replay_frames=self._max_replay,
         )
+        earlier = await self._store.record_epoch(row.id, live.frames.epoch)
+        live.frames.earlier_epochs = frozenset(earlier)
         await live.restore()
         if self._cluster is not None:
             self._cluster.own(live)

@@ -138,6 +138,7 @@ async def test_when_the_owner_dies_the_other_process_takes_over_and_nothing_is_l
                 greeted = await receive_until(on_b, "resync")
             noticed = time.monotonic() - started
             assert greeted[-2]["type"] == "session_ready"  # greeted again, by B
+            assert greeted[-1]["reason"] == "stream_restarted"  # A's stream, known to B
             notes = [m for m in greeted[-1]["messages"] if m["role"] == "system"]
             assert notes[-1]["status"] == "interrupted"  # the run A died in is marked
             await send(on_b, type="user_message", content="still there?")

@@ -77,7 +77,7 @@ async def test_a_client_from_before_a_restart_is_told_to_resync(
         again = await receive(ws)
         resync = await receive(ws)
     assert again["resumed"] is False and again["epoch"] != ready["epoch"]
-    assert (resync["type"], resync["reason"]) == ("resync", "epoch_changed")
+    assert (resync["type"], resync["reason"]) == ("resync", "stream_restarted")
     assert [m["content"] for m in resync["messages"]][-1] == "remembered"
 
 

@@ -152,9 +152,10 @@ class Resync(HubFrameModel):
     restarted): rebuild from `messages`, the latest stored history, then follow live frames."""
 
     type: Literal["resync"] = "resync"
-    reason: Literal["epoch_changed", "gap_too_old", "replay_too_large"] = Field(
-        description="`epoch_changed`: another stream (the hub restarted, or the epoch is not "
-        "this session's); `gap_too_old`: the missed frames are no longer kept; "
+    reason: Literal["stream_restarted", "epoch_unknown", "gap_too_old", "replay_too_large"] = Field(
+        description="`stream_restarted`: the epoch is one of this session's earlier streams (the "
+        "hub restarted, or another process took the session over); `epoch_unknown`: it never "
+        "was this session's; `gap_too_old`: the missed frames are no longer kept; "
         "`replay_too_large`: more missed frames than the client's send queue takes."
     )
     messages: list[HistoryMessage]

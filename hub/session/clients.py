@@ -58,7 +58,10 @@ def missed_frames(
         return None, None
     replay = frames.replay(resume.epoch, resume.last_seq)
     if replay is None:
-        return None, "epoch_changed" if resume.epoch != frames.epoch else "gap_too_old"
+        if resume.epoch == frames.epoch:
+            return None, "gap_too_old"
+        restarted = resume.epoch in frames.earlier_epochs
+        return None, "stream_restarted" if restarted else "epoch_unknown"
     # Streamed tokens merge in a lagging client's outbox; any other frame takes a place in it.
     unmergeable = sum(f.data["type"] != "assistant_message" or f.data["is_final"] for f in replay)
     if unmergeable > max_frames:

@@ -22,7 +22,7 @@ async def test_a_resync_mid_run_carries_the_text_streamed_so_far() -> None:
     await late.until_type("run_finished")
     assert late.types()[:2] == ["session_ready", "resync"]
     resync = late.frames[1]
-    assert resync["reason"] == "epoch_changed"
+    assert resync["reason"] == "epoch_unknown"
     in_flight = resync["in_flight"]
     assert in_flight["status"] == "streaming" and in_flight["agent"] == "coder"
     after = [f["token"] for f in late.of_type("assistant_message") if f["seq"] > in_flight["seq"]]
