@@ -125,7 +125,12 @@ async def test_when_the_owner_dies_the_other_process_takes_over_and_nothing_is_l
     pair: tuple[HubProcess, HubProcess], llm: ScriptedLLM
 ) -> None:
     a, b = pair
-    llm.push(routed(), Hang(["the owner ", "is streaming"]), Text(["Answered by B."]))
+    llm.push(
+        routed(),
+        Hang(["the owner ", "is streaming"]),
+        Text(["Sent while A was dying."]),
+        Text(["Answered by B."]),
+    )
     async with ide(a, "orphan") as on_a:
         await receive(on_a)
         async with ide(b, "orphan") as on_b:
@@ -134,9 +139,12 @@ async def test_when_the_owner_dies_the_other_process_takes_over_and_nothing_is_l
             await receive_until(on_b, "assistant_message", token="is streaming")
             a.signal(signal.SIGKILL)
             started = time.monotonic()
+            # Sent to the dead owner: answered by whoever takes over, never silently lost.
+            await send(on_b, type="user_message", content="are you there?")
             async with asyncio.timeout(10):
                 greeted = await receive_until(on_b, "resync")
             noticed = time.monotonic() - started
+            answered = await receive_until(on_b, "run_finished")
             assert greeted[-2]["type"] == "session_ready"  # greeted again, by B
             assert greeted[-1]["reason"] == "stream_restarted"  # A's stream, known to B
             notes = [m for m in greeted[-1]["messages"] if m["role"] == "system"]
@@ -144,4 +152,5 @@ async def test_when_the_owner_dies_the_other_process_takes_over_and_nothing_is_l
             await send(on_b, type="user_message", content="still there?")
             frames = await receive_until(on_b, "run_finished")
     assert noticed < 6
+    assert tokens(answered) == "Sent while A was dying."
     assert tokens(frames) == "Answered by B."

@@ -40,6 +40,7 @@ class RelaySession:
         self._epoch = ""  # of the owner's frame stream
         self._watcher: asyncio.Task[None] | None = None
         self._successor: LiveSession | None = None  # this process, after a take-over
+        self._moved = asyncio.Event()  # set when the clients moved to a new owner
 
     @property
     def connections(self) -> int:
@@ -109,9 +110,11 @@ class RelaySession:
             client=origin.name if origin is not None else None,
         )
         try:
-            answer = await self._cluster.request(self._owner, message)
+            answer = await self._answer_or_move(message)
         except TimeoutError:
-            if await self._check_owner() and self._successor is not None:
+            if self._successor is None:
+                await self._check_owner()
+            if self._successor is not None:  # the owner died with the command: run it here
                 return await self._successor.submit(command, origin)
             outcome = Refused(
                 code=ErrorCode.INTERNAL_ERROR,
@@ -123,6 +126,17 @@ class RelaySession:
         for listener in self._listeners:
             self._follow(listener, answer.epoch, answer.after)
         return answer.outcome
+
+    async def _answer_or_move(self, message: m.Submit) -> m.Result:
+        """The owner's answer; TimeoutError if none comes, or as soon as the session moved."""
+        moved = asyncio.ensure_future(self._moved.wait())
+        asked = asyncio.ensure_future(self._cluster.request(self._owner, message))
+        await asyncio.wait({asked, moved}, return_when=asyncio.FIRST_COMPLETED)
+        moved.cancel()
+        if not asked.done():
+            asked.cancel()
+            raise TimeoutError
+        return asked.result()
 
     def reject(self, client: Subscriber, code: ErrorCode, message: str) -> None:
         """A bad frame is answered here, without the owner, at the client's last seq."""
@@ -166,13 +180,15 @@ class RelaySession:
         for tail in self._tails.values():
             tail.cancel()
         self._tails.clear()
+        moved, self._moved = self._moved, asyncio.Event()  # a new one for the new owner
         if live is not None:
             self._successor = live
             for client, last_seq in clients:
                 self._cluster.forget_local(client)
                 await live.attach(client, self._roles[client], ResumePoint(self._epoch, last_seq))
-            return True
-        self._owner = owner or await self._cluster.bus.owner(self.id) or self._owner
-        for client, last_seq in clients:
-            await self._attach_to_owner(client, ResumePoint(self._epoch, last_seq))
+        else:
+            self._owner = owner or await self._cluster.bus.owner(self.id) or self._owner
+            for client, last_seq in clients:
+                await self._attach_to_owner(client, ResumePoint(self._epoch, last_seq))
+        moved.set()  # commands that waited on the dead owner go on, after the clients' resync
         return True
