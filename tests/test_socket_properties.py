@@ -1,6 +1,6 @@
-"""Random frames at a real socket (the app in-process, real SQLite): whatever fields, lengths
-and characters arrive, every answer is a typed frame, none is `internal_error`, and the socket
-stays open."""
+"""Random frames at a real socket and the SSE endpoint (the app in-process, on SQLite and on
+PostgreSQL): whatever fields, lengths and characters arrive, every answer is a typed frame or a
+JSON error, none is `internal_error`, and the socket stays open."""
 
 from __future__ import annotations
 
@@ -50,13 +50,12 @@ frames = st.fixed_dictionaries(
 )
 
 
-@pytest.fixture(scope="module")
-def hub_settings(llm_server: ScriptedLLM, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    database = tmp_path_factory.mktemp("props") / "hub.sqlite3"
+@pytest.fixture
+def hub_settings(llm_server: ScriptedLLM, database_url: str) -> Settings:
     return Settings(
         llm_proxy_url=llm_server.base_url,
         internal_api_key=API_KEY,
-        database_url=f"sqlite://{database}",
+        database_url=database_url,
         max_frame_bytes=65536,
         max_messages_per_second=10_000,
     )
@@ -75,6 +74,11 @@ async def exchange(
         received.append(orjson.loads(await ws.receive_text(timeout=5)))
         for frame in sent:
             await ws.send_text(orjson.dumps(frame).decode())
+            posted = await client.post(
+                "/agent/message/stream", json={"session_id": "props", **frame}
+            )
+            if posted.status_code >= 400:  # a JSON error with its code; never a bare 500
+                assert posted.json()["error"] != "internal_error", (frame, posted.text)
         await ws.send_text('{"type": "ping", "data": "end"}')
         while received[-1].get("data") != "end":
             received.append(orjson.loads(await ws.receive_text(timeout=5)))
