@@ -36,6 +36,7 @@ class ErrorCode(StrEnum):
     INVALID_DECISION = "invalid_decision"
     RATE_LIMITED = "rate_limited"
     SESSION_CLOSED = "session_closed"
+    DATABASE_ERROR = "database_error"
     INTERNAL_ERROR = "internal_error"
 
 

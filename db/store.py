@@ -4,7 +4,7 @@ what the REST endpoints read) on Tortoise ORM, for SQLite and PostgreSQL alike."
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -49,6 +49,17 @@ async def apply_migrations(database_url: str) -> None:
 DatabaseState = Literal["writable", "unwritable", "unreachable"]
 
 
+async def _twice(query: Callable[[], Awaitable[object]]) -> bool:
+    """Whether the query runs; a connection cut under the pool fails once, then is replaced."""
+    for _ in range(2):
+        try:
+            await query()
+        except Exception:
+            continue
+        return True
+    return False
+
+
 def _json(value: Any) -> str:
     # Tortoise's JSONField takes a str as already-encoded JSON, so every value is encoded first.
     return orjson.dumps(value).decode()
@@ -63,16 +74,13 @@ class Store:
     async def database_state(self) -> DatabaseState:
         """`writable`, `unwritable` (read-only, or an SQLite file deleted or made read-only
         under the hub: its writes would be lost) or `unreachable`."""
-        try:
-            await ChatSession.filter(id="").exists()
-        except Exception:
+        if not await _twice(lambda: ChatSession.filter(id="").exists()):
             return "unreachable"
         file = self._sqlite_file
         if file is not None and not (file.is_file() and os.access(file, os.W_OK)):
             return "unwritable"
-        try:  # a write that changes nothing, refused all the same by a read-only database
-            await ChatSession.filter(id="").update(current_agent="")
-        except Exception:
+        # A write that changes nothing, refused all the same by a read-only database.
+        if not await _twice(lambda: ChatSession.filter(id="").update(current_agent="")):
             return "unwritable"
         return "writable"
 

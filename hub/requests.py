@@ -79,6 +79,7 @@ _REFUSAL_STATUS = {
     ErrorCode.UNKNOWN_AGENT: 422,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.SESSION_CLOSED: 503,
+    ErrorCode.DATABASE_ERROR: 503,
     ErrorCode.INTERNAL_ERROR: 500,
 }
 

@@ -20,7 +20,7 @@ from agents.ports import HistoryStore
 from agents.run import results, steps
 from agents.run.engine import TurnEngine, TurnOutcome
 from agents.run.state import open_waits
-from agents.vocab import ErrorCode, Refusal, RunState
+from agents.vocab import ErrorCode, RunState
 from hub import protocol as p
 from hub.fanout import FrameStream, Retention, Subscriber
 from hub.ratelimit import RateLimit
@@ -32,6 +32,7 @@ from hub.session.clients import (
     recent_history,
 )
 from hub.session.commands import Command, Outcome, Refused
+from hub.session.errors import refusal_for
 from hub.session.frames import frame_of, pending_approval, reminder, resync_view
 from hub.session.machine import (
     CancelRun,
@@ -166,14 +167,9 @@ class LiveSession:
         """Carry out one command; refusals are also answered to `origin` as an error frame."""
         try:
             outcome: Outcome = await perform(self, command, origin)
-        except Refusal as exc:
-            outcome = Refused(code=exc.code, message=exc.message)
-        except Exception:
-            log.exception(
-                "session %s: %s from %s failed", self.id, command.frame.type, command.sender.name
-            )
-            message = f"the hub failed on this {command.frame.type}; the error is in its log"
-            outcome = Refused(code=ErrorCode.INTERNAL_ERROR, message=message)
+        except Exception as exc:
+            doing = f"this {command.frame.type} from {command.sender.name}"
+            outcome = refusal_for(exc, self.id, doing)
         if isinstance(outcome, Refused) and origin is not None:
             self.reject(origin, outcome.code, outcome.message)
         return outcome
@@ -281,11 +277,9 @@ class LiveSession:
         except asyncio.CancelledError:
             asyncio.current_task().uncancel()  # type: ignore[union-attr]
             outcome = TurnOutcome("cancelled")
-        except Refusal as exc:
-            self.emit(steps.RunFailed(exc.code, exc.message))
-        except Exception:
-            log.exception("run %s of session %s failed", work.run_id, self.id)
-            self.emit(steps.RunFailed(ErrorCode.INTERNAL_ERROR, "the hub failed running this turn"))
+        except Exception as exc:
+            refused = refusal_for(exc, self.id, f"run {work.run_id}")
+            self.emit(steps.RunFailed(refused.code, refused.message))
         await self._end_run(work, outcome)
         return outcome
 
