@@ -3,17 +3,15 @@ what the REST endpoints read) on Tortoise ORM, for SQLite and PostgreSQL alike."
 
 from __future__ import annotations
 
-import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import orjson
-from tortoise import Tortoise
-from tortoise.migrations.api import migrate
 
 from db import rows
-from db.config import ensure_sqlite_directory, sqlite_file, tortoise_config
+from db.config import sqlite_file
+from db.health import DatabaseState, database_state
 from db.models import (
     AllowRule,
     Approval,
@@ -39,27 +37,6 @@ from db.records import (
 from db.text import storable
 
 
-async def apply_migrations(database_url: str) -> None:
-    """Bring the schema up to date; safe to call on every start."""
-    ensure_sqlite_directory(database_url)
-    await migrate(config=tortoise_config(database_url))
-    await Tortoise.close_connections()
-
-
-DatabaseState = Literal["writable", "unwritable", "unreachable"]
-
-
-async def _twice(query: Callable[[], Awaitable[object]]) -> bool:
-    """Whether the query runs; a connection cut under the pool fails once, then is replaced."""
-    for _ in range(2):
-        try:
-            await query()
-        except Exception:
-            continue
-        return True
-    return False
-
-
 def _json(value: Any) -> str:
     # Tortoise's JSONField takes a str as already-encoded JSON, so every value is encoded first.
     return orjson.dumps(value).decode()
@@ -72,17 +49,7 @@ class Store:
         self._sqlite_file = sqlite_file(database_url) if database_url else None
 
     async def database_state(self) -> DatabaseState:
-        """`writable`, `unwritable` (read-only, or an SQLite file deleted or made read-only
-        under the hub: its writes would be lost) or `unreachable`."""
-        if not await _twice(lambda: ChatSession.filter(id="").exists()):
-            return "unreachable"
-        file = self._sqlite_file
-        if file is not None and not (file.is_file() and os.access(file, os.W_OK)):
-            return "unwritable"
-        # A write that changes nothing, refused all the same by a read-only database.
-        if not await _twice(lambda: ChatSession.filter(id="").update(current_agent="")):
-            return "unwritable"
-        return "writable"
+        return await database_state(self._sqlite_file)
 
     # --- sessions ---------------------------------------------------------------------------
 

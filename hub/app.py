@@ -21,7 +21,8 @@ from agents.routing import Router
 from agents.run.engine import TurnEngine
 from agents.run.tools import ToolRunner
 from db.config import tortoise_config
-from db.store import Store, apply_migrations
+from db.migrate import apply_migrations
+from db.store import Store
 from hub import approvals_api, errors, rest, sse, ws
 from hub.auth import InternalAuth, TicketBook
 from hub.cluster.bus import RedisBus

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if args.command == "migrate":
-        from db.store import apply_migrations
+        from db.migrate import apply_migrations
 
         asyncio.run(apply_migrations(settings.database_url))
         print(f"agent-hub: schema of {settings.database_url.split('@')[-1]} is up to date")

@@ -16,7 +16,7 @@ from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from db.config import tortoise_config
-from db.store import apply_migrations
+from db.migrate import apply_migrations
 from hub.app import create_app
 from hub.config import Settings
 from tests.scripted_llm import ScriptedLLM, ToolCalls

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from tortoise import Tortoise
 
 from db.config import tortoise_config
+from db.migrate import apply_migrations
 from db.models import Approval, ChatSession, MessageStatus, ToolCallRecord, ToolCallStatus
-from db.store import Store, apply_migrations
+from db.store import Store
 
 store = Store()
 
