@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from agents.definitions import AGENTS
 from agents.ports import HistoryStore
@@ -41,6 +41,15 @@ class Decider:
 
     role: DeciderRole
     name: str
+
+    @classmethod
+    def of(cls, approval: StoredApproval) -> Decider:
+        """Who decided a stored approval. Rows decided before roles were stored name the
+        role only as the prefix of `decided_by` (`ide:3f2a…`)."""
+        name = approval.decided_by or ""
+        role = approval.decider_role or name.split(":", 1)[0]
+        known = role in ("ide", "console", "sse", "rest", "timeout", "cancel")
+        return cls(cast(DeciderRole, role) if known else "rest", name)
 
     @property
     def runs_the_call(self) -> bool:
@@ -162,8 +171,7 @@ def resume(approval: StoredApproval) -> CallState:
         said = _SAID_NO[approval.status]
         return Settled("rejected", f"error: the user {said} this call: {feedback}")
     arguments = {**call.arguments, **(approval.modified_arguments or {})}
-    decider_ran_it = approval.decider_role == "ide"
-    return Ready(arguments, resend=not decider_ran_it)
+    return Ready(arguments, resend=not Decider.of(approval).runs_the_call)
 
 
 async def expire(store: HistoryStore, call_id: str) -> ApprovalResolved | None:
