@@ -39,10 +39,15 @@ class OpenAIChatModel:
         self._model = model
 
     async def stream(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+        max_tokens: int | None = None,
     ) -> AsyncIterator[str | ToolCallFragment]:
         """Yield text deltas as `str` and tool-call pieces; raise `LLMError` on any failure."""
         extra: dict[str, Any] = {"tools": tools} if tools else {}
+        if max_tokens is not None:
+            extra["max_tokens"] = max_tokens
         try:
             async with self._client.chat.completions.with_streaming_response.create(
                 model=self._model,
@@ -60,17 +65,28 @@ class OpenAIChatModel:
                         yield item
         except openai.APIStatusError as exc:
             raise LLMError(f"LLM endpoint answered HTTP {exc.status_code}: {exc.message}") from exc
+        except openai.APIConnectionError as exc:
+            if isinstance(exc, openai.APITimeoutError):
+                raise LLMError(f"LLM stream failed: {type(exc).__name__}: {exc}") from exc
+            raise self._unreachable(exc) from exc
         except (openai.APIError, httpx2.HTTPError) as exc:
             raise LLMError(f"LLM stream failed: {type(exc).__name__}: {exc}") from exc
         except orjson.JSONDecodeError as exc:
             raise LLMError(f"LLM sent a malformed stream chunk: {exc}") from exc
         raise LLMError("LLM stream ended before [DONE]")
 
+    def _unreachable(self, exc: Exception) -> LLMError:
+        return LLMError(
+            f"cannot reach the LLM at {self._client.base_url} ({type(exc).__name__}: {exc}); "
+            "is it running, and is AGENT_RUNTIME__LLM_PROXY_URL right?"
+        )
+
     async def call_function(
         self,
         messages: list[dict[str, Any]],
         function: dict[str, Any],
         timeout: float,  # noqa: ASYNC109  # the SDK's per-request timeout, not a cancel scope
+        max_tokens: int = 256,
     ) -> dict[str, Any]:
         """Make the model call `function` once (non-streaming) and return its parsed arguments.
 
@@ -93,12 +109,15 @@ class OpenAIChatModel:
                 tool_choice=choice,
                 stream=False,
                 timeout=timeout,
+                max_tokens=max_tokens,
             )
             body = orjson.loads(raw.content)
         except openai.APITimeoutError as exc:
             raise LLMError(f"LLM did not answer within {timeout:g}s") from exc
         except openai.APIStatusError as exc:
             raise LLMError(f"LLM endpoint answered HTTP {exc.status_code}: {exc.message}") from exc
+        except openai.APIConnectionError as exc:
+            raise self._unreachable(exc) from exc
         except (openai.APIError, httpx2.HTTPError) as exc:
             raise LLMError(f"LLM request failed: {type(exc).__name__}: {exc}") from exc
         except orjson.JSONDecodeError as exc:

@@ -25,15 +25,20 @@ from db.records import (
 
 class ChatModel(Protocol):
     def stream(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+        max_tokens: int | None = None,
     ) -> AsyncIterator[str | ToolCallFragment]:
-        """Text deltas as `str` and tool-call pieces; any failure raises `LLMError`."""
+        """Text deltas as `str` and tool-call pieces, at most `max_tokens` of them; any
+        failure raises `LLMError`."""
 
     async def call_function(
         self,
         messages: list[dict[str, Any]],
         function: dict[str, Any],
         timeout: float,  # noqa: ASYNC109
+        max_tokens: int = 256,
     ) -> dict[str, Any]:
         """The arguments of one forced call to `function`; any failure raises `LLMError`."""
 
@@ -53,6 +58,7 @@ class HistoryStore(Protocol):
         status: MessageStatus = MessageStatus.COMPLETE,
         tool_calls: Sequence[dict[str, Any]] | None = None,
         tool_call_id: str | None = None,
+        notice: bool = False,
     ) -> StoredMessage: ...
 
     async def update_message(

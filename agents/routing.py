@@ -56,6 +56,10 @@ _PATTERNS = tuple(
 )
 
 
+# An agent's name, a confidence and one sentence: a longer answer is a model rambling on.
+ROUTING_MAX_TOKENS = 128
+
+
 @dataclass(frozen=True, slots=True)
 class RoutingDecision:
     agent: str
@@ -115,7 +119,10 @@ class Router:
         """
         try:
             arguments = await self._model.call_function(
-                _routing_messages(message, context), ROUTE_FUNCTION, self._timeout
+                _routing_messages(message, context),
+                ROUTE_FUNCTION,
+                self._timeout,
+                max_tokens=ROUTING_MAX_TOKENS,
             )
             choice = RouteChoice.model_validate(arguments)
         except LLMError as exc:

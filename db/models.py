@@ -36,6 +36,8 @@ class Message(Model):
     tool_calls: fields.Field[list[dict[str, Any]] | None] = fields.JSONField(null=True)
     tool_call_id = fields.CharField(max_length=128, null=True)
     status = fields.CharEnumField(MessageStatus, default=MessageStatus.COMPLETE)
+    # A notice for people (an agent switch, an interrupted run), never sent to the model.
+    notice = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -59,6 +59,7 @@ class StoredMessage:
     tool_calls: list[dict[str, Any]] | None
     tool_call_id: str | None
     created_at: datetime
+    notice: bool = False  # for people only (an agent switch, an interrupted run)
 
 
 @dataclass(frozen=True, slots=True)

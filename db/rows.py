@@ -30,6 +30,7 @@ def message(row: Message) -> StoredMessage:
         tool_calls=row.tool_calls,
         tool_call_id=row.tool_call_id,
         created_at=row.created_at,
+        notice=row.notice,
     )
 
 

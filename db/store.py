@@ -100,7 +100,9 @@ class Store:
         streaming = Message.filter(session_id__in=session_ids, status=MessageStatus.STREAMING)
         await streaming.update(status=MessageStatus.INTERRUPTED)
         for session_id in session_ids:
-            await self.add_message(session_id, "system", note, status=MessageStatus.INTERRUPTED)
+            await self.add_message(
+                session_id, "system", note, status=MessageStatus.INTERRUPTED, notice=True
+            )
         await ChatSession.filter(id__in=session_ids).update(running_since=None)
 
     # --- messages ---------------------------------------------------------------------------
@@ -115,7 +117,9 @@ class Store:
         status: MessageStatus = MessageStatus.COMPLETE,
         tool_calls: Sequence[dict[str, Any]] | None = None,
         tool_call_id: str | None = None,
+        notice: bool = False,
     ) -> StoredMessage:
+        """`notice`: a message for people only, kept out of the model's context."""
         row = await Message.create(
             session_id=session_id,
             role=role,
@@ -124,6 +128,7 @@ class Store:
             status=status,
             tool_calls=storable(list(tool_calls)) if tool_calls else None,
             tool_call_id=tool_call_id,
+            notice=notice,
         )
         return rows.message(row)
 

@@ -66,6 +66,7 @@ def create_app(settings: Settings) -> Starlette:
             max_steps=settings.max_model_calls,
             model_call_seconds=settings.llm_timeout_seconds,
             checkpoint_seconds=settings.checkpoint_seconds or None,
+            max_tokens=settings.llm_max_tokens,
         )
         store = Store(settings.database_url)
         retention = Retention(

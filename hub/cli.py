@@ -85,6 +85,13 @@ class _DenialIsNotAnError(logging.Filter):
         return record.getMessage() != "ASGI callable returned without completing handshake."
 
 
+def _dev_key() -> str:
+    """A random key that does not start with `-`, which shells would take for an option."""
+    while (key := secrets.token_urlsafe(24)).startswith("-"):
+        pass
+    return key
+
+
 def serve(settings: Settings, *, dev: bool) -> int:
     if not settings.internal_api_key:
         if not dev:
@@ -94,7 +101,7 @@ def serve(settings: Settings, *, dev: bool) -> int:
                 file=sys.stderr,
             )
             return 2
-        settings = settings.model_copy(update={"internal_api_key": secrets.token_urlsafe(24)})
+        settings = settings.model_copy(update={"internal_api_key": _dev_key()})
         print(
             f"agent-hub: --dev: X-Internal-Auth key for this run: {settings.internal_api_key}",
             flush=True,

@@ -23,7 +23,9 @@ class Settings(BaseSettings):
     )
 
     llm_proxy_url: str = Field(
-        "http://localhost:8000/v1", description="Base URL of an OpenAI-compatible API."
+        "http://localhost:8000/v1",
+        pattern=r"^https?://[^\s/]+",
+        description="Base URL of an OpenAI-compatible API (http:// or https://).",
     )
     llm_model: str = Field("gpt-4o-mini", description="Model name sent with every request.")
     llm_api_key: str = Field("not-needed", description="API key for the LLM endpoint.")
@@ -76,6 +78,12 @@ class Settings(BaseSettings):
     )
     routing_timeout_seconds: float = Field(
         15.0, gt=0, description="How long the orchestrator's routing call may take."
+    )
+    llm_max_tokens: int = Field(
+        2048,
+        ge=1,
+        description="Tokens one model call of a turn may generate (max_tokens); the "
+        "orchestrator's routing call has a small fixed cap of its own.",
     )
     checkpoint_seconds: float = Field(
         1.0,

@@ -150,8 +150,8 @@ async def test_limits_on_connections_and_frame_rate_answer_with_typed_errors(
                 pass
         assert refused.value.response.status_code == 429
         assert orjson.loads(refused.value.response.body or b"{}")["error"] == "too_many_connections"
-        for _ in range(15):
-            await send(a, type="switch_agent", agent_type="ask", content="")
+        for n in range(15):  # each a real switch: one to the current agent changes nothing
+            await send(a, type="switch_agent", agent_type=("ask", "debug")[n % 2], content="")
         frames = [await receive(a) for _ in range(15)]
     limited = [f for f in frames if f["type"] == "error"]
     assert limited and {f["code"] for f in limited} == {"rate_limited"}

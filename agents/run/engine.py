@@ -96,6 +96,7 @@ class TurnEngine:
         max_steps: int = 8,
         model_call_seconds: float | None = None,
         checkpoint_seconds: float | None = 1.0,
+        max_tokens: int | None = None,
     ) -> None:
         self._model = model
         self._router = router
@@ -103,6 +104,7 @@ class TurnEngine:
         self._max_steps = max_steps
         self._model_call_seconds = model_call_seconds  # the whole stream, not one read
         self._checkpoint_seconds = checkpoint_seconds
+        self._max_tokens = max_tokens  # per model call
 
     async def advance(self, ctx: RunContext, user_text: str | None = None) -> TurnOutcome:
         """Take the turn as far as it can go. `user_text`: the turn starts with this message
@@ -117,7 +119,8 @@ class TurnEngine:
                 match step:
                     case Handoff():
                         agent = ctx.sink.agent.name
-                        ctx.sink.emit(await hand_off(ctx.store, ctx.session_id, agent, step))
+                        if switched := await hand_off(ctx.store, ctx.session_id, agent, step):
+                            ctx.sink.emit(switched)
                         step = await self._next(ctx, progress)
                     case RunTools(calls=calls):
                         step = await self._tools.settle(ctx, calls)
@@ -182,7 +185,8 @@ class TurnEngine:
         tools = openai_tools(agent.tools)
         try:
             async with asyncio.timeout(self._model_call_seconds):
-                async for item in self._model.stream(model_messages(agent, history), tools):
+                messages = model_messages(agent, history)
+                async for item in self._model.stream(messages, tools, self._max_tokens):
                     if type(item) is str:
                         ctx.sink.token(item)
                         draft.add(item)

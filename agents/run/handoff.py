@@ -10,18 +10,21 @@ from agents.vocab import ErrorCode, Refusal
 
 async def hand_off(
     store: HistoryStore, session_id: str, from_agent: str, handoff: Handoff
-) -> AgentSwitched:
+) -> AgentSwitched | None:
     """Store the switch (the session's agent and a notice in its history); the caller
-    publishes the returned event. An unknown agent is refused."""
+    publishes the returned event. An unknown agent is refused; a switch to the agent the
+    session is on already changes nothing (None)."""
     to_agent = handoff.to_agent
     if to_agent not in AGENTS:
         raise Refusal(
             ErrorCode.UNKNOWN_AGENT,
             f"unknown agent {to_agent!r}; expected one of: {', '.join(AGENTS)}",
         )
+    if to_agent == from_agent:
+        return None
     note = f"Switched from {from_agent} to {to_agent}: {handoff.reason}"
     await store.set_current_agent(session_id, to_agent)
-    await store.add_message(session_id, "system", note, agent=to_agent)
+    await store.add_message(session_id, "system", note, agent=to_agent, notice=True)
     return AgentSwitched(
         from_agent, to_agent, handoff.reason, handoff.method, handoff.confidence, note
     )

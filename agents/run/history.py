@@ -40,10 +40,13 @@ def _arguments(call: dict[str, Any]) -> dict[str, Any]:
 
 
 def model_messages(agent: AgentSpec, history: list[StoredMessage]) -> list[dict[str, Any]]:
-    """The agent's instructions followed by the stored conversation, in OpenAI's format."""
+    """The agent's instructions followed by the stored conversation, in OpenAI's format; notices
+    for people (agent switches, interrupted runs) are left out: small models answer them."""
     context: list[dict[str, Any]] = [{"role": "system", "content": agent.instructions}]
     unanswered: list[str] = []
     for message in history:
+        if message.notice:
+            continue
         if message.role != "tool":
             context += [_no_result(call_id) for call_id in unanswered]
             unanswered = [call["id"] for call in message.tool_calls or ()]

@@ -154,9 +154,9 @@ class ToolRunner:
         match args:
             case a.SwitchModeArgs(mode=mode, reason=reason) if mode in AGENTS:
                 handoff = Handoff(mode, reason, "agent")
-                ctx.sink.emit(
-                    await hand_off(ctx.store, ctx.session_id, ctx.sink.agent.name, handoff)
-                )
+                agent = ctx.sink.agent.name
+                if switched := await hand_off(ctx.store, ctx.session_id, agent, handoff):
+                    ctx.sink.emit(switched)
                 content = f"switched to the {mode} agent: {AGENTS[mode].description}"
                 await self._finish(ctx, call, "done", content)
                 return None

@@ -81,7 +81,8 @@ async def perform(live: Acting, command: Command, origin: Subscriber | None) -> 
             return Accepted(run_id=live.go_on())
         case p.SwitchAgent(agent_type=agent, content=content, reason=reason):
             handoff = Handoff(agent, reason or "requested by the user", "user")
-            live.emit(await hand_off(live.store, live.id, live.current_agent, handoff))
+            if switched := await hand_off(live.store, live.id, live.current_agent, handoff):
+                live.emit(switched)
             return Accepted(run_id=await live.enqueue(content) if content else None)
         case p.Cancel():
             return Accepted(stopped=live.cancel())

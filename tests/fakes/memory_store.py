@@ -64,10 +64,20 @@ class MemoryStore:
         status: MessageStatus = MessageStatus.COMPLETE,
         tool_calls: Sequence[dict[str, Any]] | None = None,
         tool_call_id: str | None = None,
+        notice: bool = False,
     ) -> StoredMessage:
         calls = list(tool_calls) if tool_calls else None
         message = StoredMessage(
-            next(self._ids), session_id, role, content, agent, status, calls, tool_call_id, _now()
+            next(self._ids),
+            session_id,
+            role,
+            content,
+            agent,
+            status,
+            calls,
+            tool_call_id,
+            _now(),
+            notice,
         )
         self.messages.append(message)
         self.changed.set()

@@ -39,9 +39,13 @@ class ScriptedModel:
         return self._script.popleft()
 
     async def stream(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+        max_tokens: int | None = None,
     ) -> AsyncIterator[str | ToolCallFragment]:
-        reply = self._next({"messages": messages, "tools": tools, "stream": True})
+        request = {"messages": messages, "tools": tools, "stream": True, "max_tokens": max_tokens}
+        reply = self._next(request)
         match reply:
             case Fail(status=status, message=message):
                 raise LLMError(f"LLM endpoint answered HTTP {status}: {message}")
@@ -72,8 +76,10 @@ class ScriptedModel:
         messages: list[dict[str, Any]],
         function: dict[str, Any],
         timeout: float,  # noqa: ASYNC109  # the port's signature
+        max_tokens: int = 256,
     ) -> dict[str, Any]:
-        reply = self._next({"messages": messages, "function": function, "stream": False})
+        request = {"messages": messages, "function": function, "max_tokens": max_tokens}
+        reply = self._next(request | {"stream": False})
         match reply:
             case ToolCalls(calls=calls):
                 for _, name, arguments in calls:

@@ -122,3 +122,26 @@ async def test_a_model_call_is_bounded_as_a_whole_however_steadily_tokens_come()
         "ab",
         MessageStatus.INTERRUPTED,
     )
+
+
+async def test_model_calls_are_bounded_and_notices_stay_out_of_the_context() -> None:
+    store, model = MemoryStore(), ScriptedModel(Text(["ok"]))
+    engine = TurnEngine(model, Router(model), ToolRunner(default_policies(), 5), max_tokens=77)
+    await store.add_message("s", "system", "Switched from ask to coder: x", notice=True)
+    await store.add_message("s", "user", "go")
+    await engine.advance(s.RunContext("s", store, RecordingSink()))
+    request = model.requests[0]
+    assert request["max_tokens"] == 77
+    assert request["messages"][1:] == [{"role": "user", "content": "go"}]
+
+
+async def test_routing_is_capped_and_a_switch_to_the_same_agent_changes_nothing() -> None:
+    route = ToolCalls([("r", "route_to_agent", {"agent": "coder", "confidence": 1, "reason": "x"})])
+    switch = ToolCalls([("m", "switch_mode", {"mode": "coder", "reason": "already"})])
+    outcome, sink, store, model = await advance(route, switch, Text(["done"]), agent="orchestrator")
+    assert model.requests[0]["max_tokens"] == 128  # the routing call's own cap
+    switches = [e for e in sink.events if isinstance(e, s.AgentSwitched)]
+    assert [(e.from_agent, e.to_agent) for e in switches] == [("orchestrator", "coder")]
+    assert [m.content for m in store.messages if m.notice] == [
+        "Switched from orchestrator to coder: x"
+    ]

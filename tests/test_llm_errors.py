@@ -1,0 +1,33 @@
+"""Settings and failures of the model endpoint, told so that a person can act on them."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+from agents.llm import LLMError, OpenAIChatModel
+from hub.cli import _dev_key
+from hub.config import SettingsError, load_settings
+
+
+def test_a_proxy_url_that_is_not_a_url_is_refused_at_start() -> None:
+    with pytest.raises(SettingsError, match="AGENT_RUNTIME__LLM_PROXY_URL"):
+        load_settings(llm_proxy_url="notaurl")
+    assert load_settings(llm_proxy_url="https://api.example/v1").llm_proxy_url.startswith("https")
+
+
+async def test_an_unreachable_model_is_named_with_its_url_and_setting() -> None:
+    client = openai.AsyncOpenAI(base_url="http://127.0.0.1:9/v1", api_key="x", max_retries=0)
+    model = OpenAIChatModel(client, "m")
+    with pytest.raises(LLMError) as failed:
+        async for _ in model.stream([{"role": "user", "content": "hi"}]):
+            pass
+    assert "http://127.0.0.1:9/v1" in str(failed.value)
+    assert "AGENT_RUNTIME__LLM_PROXY_URL" in str(failed.value)
+    with pytest.raises(LLMError, match="AGENT_RUNTIME__LLM_PROXY_URL"):
+        await model.call_function([{"role": "user", "content": "hi"}], {"name": "f"}, 2)
+    await client.close()
+
+
+def test_a_dev_key_never_looks_like_an_option() -> None:
+    assert not any(_dev_key().startswith("-") for _ in range(2000))
