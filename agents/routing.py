@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, StringConstraints, ValidationError
 from agents.definitions import AGENTS
 from agents.llm import LLMError
 from agents.ports import ChatModel
+from tools.permissions import WritePolicy
 from tools.validation import describe
 
 log = logging.getLogger(__name__)
@@ -131,8 +132,32 @@ class Router:
             problems = describe(exc, whole="arguments")
             log.warning("LLM routing answer invalid, using keywords: %s", problems)
         else:
-            return RoutingDecision(choice.agent, choice.reason, "llm", choice.confidence)
+            if (unsound := _unsound(choice, message)) is None:
+                return RoutingDecision(choice.agent, choice.reason, "llm", choice.confidence)
+            log.warning("LLM routing answer unsound (%s), using keywords", unsound)
         return route_by_keywords(message)
+
+
+_WORD = re.compile(r"[^\W\d_]{2,}")
+# A request to create or change files, naming a file or files.
+_CHANGES_FILES = re.compile(
+    r"\b(create|write|add|edit|modify|change|update|fix|implement|refactor|delete|remove|rename)"
+    r"\b.*?(\bfiles?\b|\b[\w-]+\.[A-Za-z0-9]{1,5}\b)",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def _unsound(choice: RouteChoice, message: str) -> str | None:
+    """Why a well-formed routing answer still cannot be trusted; None if it can."""
+    if not _WORD.search(choice.reason):
+        return f"the reason {choice.reason[:40]!r} has no words"
+    prompt = (SYSTEM_PROMPT + ROUTE_FUNCTION["description"]).lower()
+    if len(choice.reason) >= 20 and choice.reason.lower() in prompt:
+        return "the reason repeats the routing instructions"
+    read_only = AGENTS[choice.agent].write_policy is WritePolicy.READ_ONLY
+    if read_only and _CHANGES_FILES.search(message):
+        return f"the request changes files and {choice.agent} may not write"
+    return None
 
 
 def _routing_messages(message: str, context: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -11,7 +11,13 @@ import openai
 import pytest
 
 from agents.llm import LLMError, OpenAIChatModel
-from agents.routing import ROUTE_FUNCTION, Router, RoutingDecision, route_by_keywords
+from agents.routing import (
+    ROUTE_FUNCTION,
+    SYSTEM_PROMPT,
+    Router,
+    RoutingDecision,
+    route_by_keywords,
+)
 from tests.scripted_llm import Cut, Fail, Hang, Reply, ScriptedLLM, Text, ToolCalls
 
 
@@ -157,3 +163,35 @@ async def test_call_function_returns_arguments(llm: ScriptedLLM, model: OpenAICh
     llm.push(Fail(404, "no such model"))
     with pytest.raises(LLMError, match="HTTP 404: .*no such model"):
         await model.call_function([{"role": "user", "content": "go"}], function, 5)
+
+
+@pytest.mark.parametrize(
+    ("request_text", "answer", "why"),
+    [
+        ("explain this", _route("ask", 1.0, "]["), "no words"),
+        ("explain this", _route("ask", 1.0, SYSTEM_PROMPT[:60]), "repeats the routing"),
+        ("create a file notes.md with hello", _route("debug", 1.0, "A file."), "may not write"),
+        ("please fix the bug in app.py", _route("ask", 0.8, "A question."), "may not write"),
+    ],
+)
+async def test_an_unsound_routing_answer_falls_back_to_the_keywords_saying_so(
+    llm: ScriptedLLM,
+    model: OpenAIChatModel,
+    caplog: pytest.LogCaptureFixture,
+    request_text: str,
+    answer: ToolCalls,
+    why: str,
+) -> None:
+    llm.push(answer)
+    decision = await Router(model).route(request_text, [])
+    assert decision == route_by_keywords(request_text)
+    assert decision.method == "keywords"
+    assert why in caplog.text
+
+
+async def test_a_read_only_specialist_is_fine_for_a_request_that_changes_nothing(
+    llm: ScriptedLLM, model: OpenAIChatModel
+) -> None:
+    llm.push(_route("debug", 0.7, "It asks why the app crashes."))
+    decision = await Router(model).route("why does app.py crash on start?", [])
+    assert (decision.agent, decision.method) == ("debug", "llm")

@@ -136,12 +136,14 @@ async def test_model_calls_are_bounded_and_notices_stay_out_of_the_context() -> 
 
 
 async def test_routing_is_capped_and_a_switch_to_the_same_agent_changes_nothing() -> None:
-    route = ToolCalls([("r", "route_to_agent", {"agent": "coder", "confidence": 1, "reason": "x"})])
+    route = ToolCalls(
+        [("r", "route_to_agent", {"agent": "coder", "confidence": 1, "reason": "it is code"})]
+    )
     switch = ToolCalls([("m", "switch_mode", {"mode": "coder", "reason": "already"})])
     outcome, sink, store, model = await advance(route, switch, Text(["done"]), agent="orchestrator")
     assert model.requests[0]["max_tokens"] == 128  # the routing call's own cap
     switches = [e for e in sink.events if isinstance(e, s.AgentSwitched)]
     assert [(e.from_agent, e.to_agent) for e in switches] == [("orchestrator", "coder")]
     assert [m.content for m in store.messages if m.notice] == [
-        "Switched from orchestrator to coder: x"
+        "Switched from orchestrator to coder: it is code"
     ]
