@@ -452,14 +452,17 @@ ESCAPES = [
     "..",
 ]
 
+# Built without validation: the executor must refuse these paths even when parsing did not.
 TOOLS: dict[str, Callable[[str], ToolArgs]] = {
-    "read_file": lambda p: ReadFileArgs(path=p),
-    "write_file": lambda p: WriteFileArgs(path=p, content="pwned", create_dirs=True),
-    "write_backup": lambda p: WriteFileArgs(path=p, content="pwned", backup=True),
-    "list_files": lambda p: ListFilesArgs(path=p, recursive=True),
-    "create_directory": lambda p: CreateDirectoryArgs(path=p),
-    "execute_command": lambda p: ExecuteCommandArgs(command="touch pwned", cwd=p),
-    "search_in_code": lambda p: SearchInCodeArgs(query="secret", path=p),
+    "read_file": lambda p: ReadFileArgs.model_construct(path=p),
+    "write_file": lambda p: WriteFileArgs.model_construct(
+        path=p, content="pwned", create_dirs=True
+    ),
+    "write_backup": lambda p: WriteFileArgs.model_construct(path=p, content="pwned", backup=True),
+    "list_files": lambda p: ListFilesArgs.model_construct(path=p, recursive=True),
+    "create_directory": lambda p: CreateDirectoryArgs.model_construct(path=p),
+    "execute_command": lambda p: ExecuteCommandArgs.model_construct(command="touch pwned", cwd=p),
+    "search_in_code": lambda p: SearchInCodeArgs.model_construct(query="secret", path=p),
 }
 
 
@@ -468,9 +471,23 @@ TOOLS: dict[str, Callable[[str], ToolArgs]] = {
 async def test_every_path_outside_the_workspace_is_refused(
     ws: WorkspaceExecutor, outside: Path, tool: str, path: str
 ) -> None:
-    with pytest.raises(ToolFailed, match="outside the workspace|absolute|NUL byte"):
-        await ws.run(TOOLS[tool](path))
+    with pytest.raises(ToolFailed, match="outside the workspace|absolute|NUL byte|symlink"):
+        args = TOOLS[tool](path)
+        ws.check(args)  # before approval
+    with pytest.raises(ToolFailed, match="outside the workspace|absolute|NUL byte|symlink"):
+        await ws.run(args)
     assert not (outside / "created.txt").exists()
+
+
+@pytest.mark.parametrize(
+    "path", ["../outside.txt", "a/../../x", "/etc/passwd", "C:\\Windows\\win.ini", "C:x",
+             "\\\\server\\share", "a\x00b", "..", "a\\..\\..\\x"],
+)  # fmt: skip
+def test_a_path_that_cannot_be_in_the_workspace_is_refused_when_parsed(path: str) -> None:
+    with pytest.raises(ValueError, match="outside the workspace|absolute|NUL byte"):
+        WriteFileArgs(path=path, content="x")
+    with pytest.raises(ValueError, match="outside the workspace|absolute|NUL byte"):
+        ExecuteCommandArgs(command="ls", cwd=path)
 
 
 async def test_walks_do_not_follow_symlinks_out(ws: WorkspaceExecutor, outside: Path) -> None:

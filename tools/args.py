@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from tools.relpath import workspace_path
+
+# A path relative to the workspace root; absolute and escaping paths are refused at parsing.
+WorkspacePath = Annotated[str, AfterValidator(workspace_path)]
 
 
 class ToolArgs(BaseModel):
@@ -13,7 +20,7 @@ class ToolArgs(BaseModel):
 class ReadFileArgs(ToolArgs):
     """Read a text file of the workspace, optionally only some lines."""
 
-    path: str = Field(min_length=1, description="Path relative to the workspace root.")
+    path: WorkspacePath = Field(min_length=1, description="Path relative to the workspace root.")
     encoding: str = "utf-8"
     start_line: int | None = Field(None, ge=1, description="First line to return (1-based).")
     end_line: int | None = Field(None, ge=1, description="Last line to return (inclusive).")
@@ -22,7 +29,7 @@ class ReadFileArgs(ToolArgs):
 class WriteFileArgs(ToolArgs):
     """Create or overwrite a file with the given content."""
 
-    path: str = Field(min_length=1)
+    path: WorkspacePath = Field(min_length=1)
     content: str
     create_dirs: bool = Field(False, description="Create missing parent directories.")
     backup: bool = Field(False, description="Keep the old content as <path>.bak.")
@@ -31,7 +38,7 @@ class WriteFileArgs(ToolArgs):
 class ListFilesArgs(ToolArgs):
     """List the files of a directory."""
 
-    path: str = "."
+    path: WorkspacePath = "."
     recursive: bool = False
     include_hidden: bool = False
     pattern: str | None = Field(None, description="Glob on file names, e.g. *.py.")
@@ -40,7 +47,7 @@ class ListFilesArgs(ToolArgs):
 class CreateDirectoryArgs(ToolArgs):
     """Create a directory."""
 
-    path: str = Field(min_length=1)
+    path: WorkspacePath = Field(min_length=1)
     recursive: bool = True
 
 
@@ -48,7 +55,7 @@ class ExecuteCommandArgs(ToolArgs):
     """Run a command (no shell) in the workspace and return its output."""
 
     command: str = Field(min_length=1)
-    cwd: str | None = Field(None, description="Directory relative to the workspace root.")
+    cwd: WorkspacePath | None = Field(None, description="Directory relative to the workspace root.")
     timeout: int = Field(60, ge=1, le=300, description="Seconds before the command is killed.")
 
 
@@ -56,7 +63,7 @@ class SearchInCodeArgs(ToolArgs):
     """Search the workspace's files for text or a regular expression."""
 
     query: str = Field(min_length=1)
-    path: str = "."
+    path: WorkspacePath = "."
     file_pattern: str | None = Field(None, description="Glob on file names, e.g. *.py.")
     case_sensitive: bool = False
     regex: bool = False

@@ -117,6 +117,12 @@ class ToolRunner:
             return None
         if spec.side is Side.HUB:
             return await self._run_hub_tool(ctx, call, args)
+        if self._workspace is not None:
+            try:
+                self._workspace.check(args)
+            except ToolFailed as exc:
+                await self._finish(ctx, call, "failed", f"error: {exc}")
+                return None
         arguments = args.model_dump(exclude_unset=True)
         await ctx.store.create_tool_call(
             call.call_id, ctx.session_id, call.agent, spec.name, arguments

@@ -147,3 +147,15 @@ async def test_routing_is_capped_and_a_switch_to_the_same_agent_changes_nothing(
     assert [m.content for m in store.messages if m.notice] == [
         "Switched from orchestrator to coder: it is code"
     ]
+
+
+async def test_a_call_that_cannot_run_goes_back_to_the_model_without_asking_anyone() -> None:
+    windows = ToolCalls([("w1", "write_file", {"path": "C:\\Users\\me\\notes.md", "content": "x"})])
+    outcome, sink, store, model = await advance(windows, Text(["sorry"]))
+    assert outcome.reason == "completed"
+    assert not any(isinstance(e, s.ToolAnnounced) for e in sink.events)  # nobody was asked
+    finished = next(e for e in sink.events if isinstance(e, s.ToolFinished))
+    assert finished.status == "failed" and "is absolute" in finished.content
+    assert store.approvals == {}
+    told = model.requests[1]["messages"][-1]
+    assert told["role"] == "tool" and "relative to the workspace root" in told["content"]

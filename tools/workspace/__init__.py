@@ -66,6 +66,17 @@ class WorkspaceExecutor:
             case _:
                 raise ToolFailed(f"{type(args).__name__} is not a workspace tool")
 
+    def check(self, args: ToolArgs) -> None:
+        """ToolFailed if the call's paths cannot be used as given (outside the root, through a
+        symlink for a write), so it is refused before anyone is asked to approve it."""
+        match args:
+            case WriteFileArgs(path=path) | CreateDirectoryArgs(path=path):
+                paths.resolve_for_write(self.root, path)
+            case ReadFileArgs(path=path) | ListFilesArgs(path=path) | SearchInCodeArgs(path=path):
+                paths.resolve(self.root, path)
+            case ExecuteCommandArgs(cwd=str() as cwd):
+                paths.resolve(self.root, cwd)
+
     async def current_text(self, path: str, limit: int = 1024 * 1024) -> str | None:
         """The whole file as text, "" if it does not exist yet, None if it cannot be shown
         (outside the workspace, binary, larger than `limit`): what a diff is made against."""

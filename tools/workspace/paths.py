@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
-# `C:\x`, `C:/x`, `C:x` and UNC `\\server\share`: absolute on Windows, refused everywhere.
-_WINDOWS_ABSOLUTE = re.compile(r"^(?:[A-Za-z]:|[\\/]{2})")
+from tools.relpath import path_problem
 
 
 class ToolFailed(Exception):
@@ -29,10 +27,8 @@ def open_root(root: Path) -> Path:
 
 def resolve(root: Path, path: str) -> Path:
     """The real path of `path` under root; symlinks are followed so they cannot escape."""
-    if "\x00" in path:
-        raise ToolFailed("path contains a NUL byte")
-    if path.startswith(("/", "\\")) or _WINDOWS_ABSOLUTE.match(path):
-        raise ToolFailed(f"{path} is absolute: give a path relative to the workspace root")
+    if (problem := path_problem(path)) is not None:
+        raise ToolFailed(problem)
     try:
         resolved = (root / path).resolve()
     except (OSError, RuntimeError) as exc:  # RuntimeError: symlink loop on 3.11
