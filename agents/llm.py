@@ -34,9 +34,13 @@ class LLMError(Exception):
 class OpenAIChatModel:
     """`agents.ports.ChatModel` over any OpenAI-compatible HTTP endpoint."""
 
-    def __init__(self, client: openai.AsyncOpenAI, model: str) -> None:
+    def __init__(
+        self, client: openai.AsyncOpenAI, model: str, temperature: float | None = None
+    ) -> None:
         self._client = client
         self._model = model
+        # None: the server's default; 0 makes a local model's answers repeatable.
+        self._sampling: dict[str, Any] = {} if temperature is None else {"temperature": temperature}
 
     async def stream(
         self,
@@ -45,7 +49,7 @@ class OpenAIChatModel:
         max_tokens: int | None = None,
     ) -> AsyncIterator[str | ToolCallFragment]:
         """Yield text deltas as `str` and tool-call pieces; raise `LLMError` on any failure."""
-        extra: dict[str, Any] = {"tools": tools} if tools else {}
+        extra: dict[str, Any] = {**self._sampling, **({"tools": tools} if tools else {})}
         if max_tokens is not None:
             extra["max_tokens"] = max_tokens
         try:
@@ -110,6 +114,7 @@ class OpenAIChatModel:
                 stream=False,
                 timeout=timeout,
                 max_tokens=max_tokens,
+                **self._sampling,
             )
             body = orjson.loads(raw.content)
         except openai.APITimeoutError as exc:

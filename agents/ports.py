@@ -59,6 +59,7 @@ class HistoryStore(Protocol):
         tool_calls: Sequence[dict[str, Any]] | None = None,
         tool_call_id: str | None = None,
         notice: bool = False,
+        details: dict[str, Any] | None = None,
     ) -> StoredMessage: ...
 
     async def update_message(

@@ -15,6 +15,8 @@ DecisionOutcome = Literal["approve", "edit", "reject", "expired", "cancelled"]
 Verdict = Literal["approve", "edit", "reject"]
 SwitchMethod = Literal["user", "llm", "keywords", "agent"]
 WaitKind = Literal["approval", "tool_result", "answer"]
+# How the model is offered tools: the API's function calling, or a block in its reply's text.
+ToolCallFormat = Literal["native", "text"]
 # Who sends commands: an IDE runs the calls it approves itself; the others only watch or answer.
 ClientRole = Literal["ide", "console", "sse", "rest"]
 # Who decides an approval: a client, or the hub itself when it expires or is cancelled.
@@ -31,6 +33,7 @@ class ErrorCode(StrEnum):
     NOT_SUPPORTED = "not_supported"
     LLM_ERROR = "llm_error"
     MAX_STEPS = "max_steps"
+    CONTEXT_TOO_LONG = "context_too_long"
     TOOL_TIMEOUT = "tool_timeout"
     ALREADY_DECIDED = "already_decided"
     INVALID_DECISION = "invalid_decision"

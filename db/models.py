@@ -38,6 +38,8 @@ class Message(Model):
     status = fields.CharEnumField(MessageStatus, default=MessageStatus.COMPLETE)
     # A notice for people (an agent switch, an interrupted run), never sent to the model.
     notice = fields.BooleanField(default=False)
+    # What a notice records beyond its text, e.g. how an agent switch was decided.
+    details: fields.Field[dict[str, Any] | None] = fields.JSONField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -60,6 +60,7 @@ class StoredMessage:
     tool_call_id: str | None
     created_at: datetime
     notice: bool = False  # for people only (an agent switch, an interrupted run)
+    details: dict[str, Any] | None = None  # a notice's facts beyond its text
 
 
 @dataclass(frozen=True, slots=True)

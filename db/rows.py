@@ -31,6 +31,7 @@ def message(row: Message) -> StoredMessage:
         tool_call_id=row.tool_call_id,
         created_at=row.created_at,
         notice=row.notice,
+        details=row.details,
     )
 
 

@@ -82,12 +82,15 @@ class Store:
         await ChatSession.filter(id=session_id).update(epochs=_json([*earlier, epoch][-keep:]))
         return earlier
 
+    # A query's `update` skips `auto_now`: these say themselves that the session was active.
     async def set_current_agent(self, session_id: str, agent: str) -> None:
-        await ChatSession.filter(id=session_id).update(current_agent=agent)
+        now = datetime.now(UTC)
+        await ChatSession.filter(id=session_id).update(current_agent=agent, updated_at=now)
 
     async def mark_running(self, session_id: str, running: bool) -> None:
+        now = datetime.now(UTC)
         await ChatSession.filter(id=session_id).update(
-            running_since=datetime.now(UTC) if running else None
+            running_since=now if running else None, updated_at=now
         )
 
     async def running_sessions(self) -> list[str]:
@@ -118,6 +121,7 @@ class Store:
         tool_calls: Sequence[dict[str, Any]] | None = None,
         tool_call_id: str | None = None,
         notice: bool = False,
+        details: dict[str, Any] | None = None,
     ) -> StoredMessage:
         """`notice`: a message for people only, kept out of the model's context."""
         row = await Message.create(
@@ -129,6 +133,7 @@ class Store:
             tool_calls=storable(list(tool_calls)) if tool_calls else None,
             tool_call_id=tool_call_id,
             notice=notice,
+            details=storable(details) if details else None,
         )
         return rows.message(row)
 

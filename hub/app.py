@@ -52,7 +52,7 @@ def create_app(settings: Settings) -> Starlette:
             timeout=settings.llm_timeout_seconds,
             max_retries=settings.llm_max_retries,
         )
-        model = OpenAIChatModel(llm, settings.llm_model)
+        model = OpenAIChatModel(llm, settings.llm_model, settings.llm_temperature)
         workspace = None
         if settings.workspace_root is not None:
             workspace = WorkspaceExecutor(
@@ -67,6 +67,8 @@ def create_app(settings: Settings) -> Starlette:
             model_call_seconds=settings.llm_timeout_seconds,
             checkpoint_seconds=settings.checkpoint_seconds or None,
             max_tokens=settings.llm_max_tokens,
+            tool_format=settings.tool_call_format,
+            context_tokens=settings.llm_context_tokens,
         )
         store = Store(settings.database_url)
         retention = Retention(
@@ -88,7 +90,7 @@ def create_app(settings: Settings) -> Starlette:
             interrupted = await _close_interrupted_runs(store, cluster)
             await _run_what_waited(store, registry, interrupted)
             serving = asyncio.create_task(cluster.serve(registry)) if cluster else None
-            log.info("agent hub %s ready, LLM at %s", settings.version, settings.llm_proxy_url)
+            log.info("agent hub %s ready: %s", settings.version, _startup_line(settings))
             try:
                 yield
             finally:
@@ -110,6 +112,16 @@ def create_app(settings: Settings) -> Starlette:
         middleware=[Middleware(InternalAuth, api_key=settings.internal_api_key, tickets=tickets)],
         exception_handlers={HTTPException: errors.http_error, Exception: errors.server_error},
         lifespan=lifespan,
+    )
+
+
+def _startup_line(settings: Settings) -> str:
+    """What an operator checks first: which model, which files, which database."""
+    workspace = settings.workspace_root or "none (tools run in the IDE)"
+    database = settings.database_url.split("@")[-1]  # never a password
+    return (
+        f"model {settings.llm_model} at {settings.llm_proxy_url}, "
+        f"tool calls {settings.tool_call_format}, workspace {workspace}, database {database}"
     )
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agents.vocab import ToolCallFormat
 from tools.approval import ToolPolicy, default_policies
 from tools.validation import problems
 
@@ -85,6 +86,26 @@ class Settings(BaseSettings):
         description="Tokens one model call of a turn may generate (max_tokens); the "
         "orchestrator's routing call has a small fixed cap of its own.",
     )
+    llm_temperature: float | None = Field(
+        None,
+        ge=0,
+        le=2,
+        description="Sampling temperature sent with every model call; unset: "
+        "the server's default. 0 makes a local model's answers repeatable.",
+    )
+    llm_context_tokens: int | None = Field(
+        None,
+        ge=256,
+        description="The model's context window in tokens: the oldest messages are left out "
+        "of a call that would not fit beside the instructions, tools and LLM_MAX_TOKENS; a "
+        "newest message that cannot fit fails with context_too_long. Unset: no budget.",
+    )
+    tool_call_format: ToolCallFormat = Field(
+        "native",
+        description="native: tools are offered through the API's function calling; text: "
+        "the instructions describe them and the model writes <tool_call> JSON blocks in its "
+        "reply (for models without function calling). Approvals and frames are the same.",
+    )
     checkpoint_seconds: float = Field(
         1.0,
         ge=0,
@@ -153,6 +174,17 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Lifetime of a browser WebSocket ticket."
     )
 
+    @model_validator(mode="after")
+    def _reply_fits_the_context(self) -> Settings:
+        context = self.llm_context_tokens
+        if context is not None and self.llm_max_tokens >= context // 2:
+            raise ValueError(
+                f"{ENV_PREFIX}LLM_MAX_TOKENS ({self.llm_max_tokens}) must be under half of "
+                f"{ENV_PREFIX}LLM_CONTEXT_TOKENS ({context}): room for the reply is kept free in "
+                "the context, and the conversation needs the rest"
+            )
+        return self
+
 
 class SettingsError(Exception):
     """A setting has a bad value; the message names the variable."""
@@ -163,7 +195,9 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = [
-            f"{ENV_PREFIX}{where.split('.')[0].upper()}: {what}"
-            for where, what in problems(exc, whole="?")
+            what.removeprefix("Value error, ")
+            if where == ""
+            else f"{ENV_PREFIX}{where.split('.')[0].upper()}: {what}"
+            for where, what in problems(exc, whole="")
         ]
         raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None

@@ -18,6 +18,8 @@ def history_message(message: StoredMessage) -> HistoryMessage:
         tool_calls=message.tool_calls,
         tool_call_id=message.tool_call_id,
         created_at=message.created_at.isoformat(),
+        notice=message.notice,
+        details=message.details,
     )
 
 

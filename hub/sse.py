@@ -61,7 +61,16 @@ def parse_body(body: Any) -> tuple[str, protocol.ClientFrame]:
 SEED_FIELDS: dict[str, tuple[str, ...]] = {
     "assistant_message": ("token", "is_final", "type"),
     "tool_call": ("type", "call_id", "tool_name", "arguments", "requires_approval"),
-    "agent_switched": ("type", "content", "from_agent", "to_agent", "reason", "confidence"),
+    # `method` (llm, keywords, agent, user) is the hub's: after the original's fields.
+    "agent_switched": (
+        "type",
+        "content",
+        "from_agent",
+        "to_agent",
+        "reason",
+        "confidence",
+        "method",
+    ),
     "error": ("type", "content", "code"),
     "followup_question": ("type", "call_id", "question", "options"),
 }
@@ -107,9 +116,27 @@ class RunListener:
             self._frames.put_nowait(data)
 
     async def events(self) -> AsyncIterator[bytes]:
+        # An `is_final` event waits for the next one: when a model call fails, its error goes
+        # first, so a client that stops reading at `is_final` still sees why.
+        held: bytes | None = None
         while (data := await self._frames.get()) is not None:
-            if (event := seed_event(data)) is not None:
+            if (event := seed_event(data)) is None:
+                continue
+            if data["type"] == "assistant_message" and data["is_final"]:
+                if held is not None:
+                    yield held
+                held = event
+                continue
+            error = data["type"] == "error"
+            if error:
                 yield event
+            if held is not None:
+                yield held
+                held = None
+            if not error:
+                yield event
+        if held is not None:
+            yield held
         yield DONE
 
 

@@ -156,9 +156,10 @@ async def test_the_llm_timeout_bounds_the_whole_call_not_each_read(
             for line in response.text.splitlines()
             if line.startswith("data: {")
         ]
-        error = events[-1]
+        error, final = events[-2:]  # the error first, then the end of the answer
         assert (error["type"], error["code"]) == ("error", "llm_error")
         assert "longer than 0.7s" in error["content"]
+        assert final == {"token": "", "is_final": True, "type": "assistant_message"}
         history = (await client.get("/sessions/s-slow/history")).json()["messages"]
     partial = history[-1]
     assert partial["status"] == "interrupted"

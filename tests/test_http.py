@@ -165,7 +165,7 @@ async def test_served_schema_is_the_models_schema(app_client: httpx.AsyncClient)
 SEED_STREAM = (
     b'data: {"type":"agent_switched","content":"Switched from orchestrator to coder: the request'
     b' is about code","from_agent":"orchestrator","to_agent":"coder","reason":"the request is'
-    b' about code","confidence":"0.90"}\n\n'
+    b' about code","confidence":"0.90","method":"llm"}\n\n'
     b'data: {"token":"Hello, ","is_final":false,"type":"assistant_message"}\n\n'
     b'data: {"token":"world","is_final":false,"type":"assistant_message"}\n\n'
     b'data: {"token":"","is_final":true,"type":"assistant_message"}\n\n'
@@ -196,6 +196,8 @@ async def test_sse_streams_tokens_in_the_seed_format(
         ("system", "Switched from orchestrator to coder: the request is about code"),
         ("assistant", "Hello, world"),
     ]
+    switch = history[1]
+    assert (switch["notice"], switch["details"]) == (True, {"method": "llm", "confidence": 0.9})
 
 
 async def test_sse_reports_an_llm_failure_as_an_error_event(
@@ -208,9 +210,10 @@ async def test_sse_reports_an_llm_failure_as_an_error_event(
     events = response.content.split(b"\n\n")
     # The routing call failed too: the keyword fallback picked the coder.
     assert b'"to_agent":"coder","reason":"no keyword matched; default"' in events[0]
-    assert events[1] == b'data: {"token":"","is_final":true,"type":"assistant_message"}'
-    assert events[2].startswith(b'data: {"type":"error","content":"LLM endpoint answered HTTP 503')
-    assert events[2].endswith(b'"code":"llm_error"}')
+    # The error comes before `is_final`, so a client that stops reading there still sees it.
+    assert events[1].startswith(b'data: {"type":"error","content":"LLM endpoint answered HTTP 503')
+    assert events[1].endswith(b'"code":"llm_error"}')
+    assert events[2] == b'data: {"token":"","is_final":true,"type":"assistant_message"}'
     assert events[3:] == [b"data: [DONE]", b""]
 
 

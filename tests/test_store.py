@@ -95,3 +95,21 @@ async def test_text_the_hub_produced_with_nul_is_stored_the_same_everywhere(
     call = await store.get_tool_call("c1")
     assert call is not None and call.result == "exit code 0\n\ufffd\x01"
     assert call.arguments == {"command": "cat\ufffd"}
+
+
+async def test_a_session_is_updated_when_it_runs_or_switches_agent(database: str) -> None:
+    created = await store.get_or_create_session("s", "orchestrator")
+    await store.mark_running("s", True)
+    running = await store.get_session("s")
+    assert running is not None and running.updated_at > created.updated_at
+    await store.set_current_agent("s", "coder")
+    switched = await store.get_session("s")
+    assert switched is not None and switched.updated_at > running.updated_at
+
+
+async def test_a_notice_keeps_its_details(database: str) -> None:
+    await store.get_or_create_session("s", "coder")
+    how = {"method": "keywords", "confidence": None}
+    await store.add_message("s", "system", "Switched", notice=True, details=how)
+    (notice,) = await store.history("s", 10)
+    assert (notice.notice, notice.details) == (True, how)

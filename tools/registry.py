@@ -35,9 +35,27 @@ class ToolSpec:
             "function": {
                 "name": self.name,
                 "description": self.description,
-                "parameters": self.args.model_json_schema(),
+                "parameters": compact(self.args.model_json_schema()),
             },
         }
+
+
+def compact(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema without what the model does not need, since every call sends it: titles, the
+    description the function already has, and `anyOf [T, null]` of an optional argument (left
+    out, it is null). Nine tools take about a third fewer tokens."""
+    out = {k: v for k, v in schema.items() if k not in ("title", "description")}
+    properties = {}
+    for name, prop in schema.get("properties", {}).items():
+        prop = {k: v for k, v in prop.items() if k != "title"}
+        options = prop.get("anyOf", [])
+        if prop.get("default", ...) is None and len(options) == 2 and {"type": "null"} in options:
+            (kept,) = (o for o in options if o != {"type": "null"})
+            prop = {**{k: v for k, v in prop.items() if k not in ("anyOf", "default")}, **kept}
+        properties[name] = prop
+    if properties:
+        out["properties"] = properties
+    return out
 
 
 TOOLS: dict[str, ToolSpec] = {

@@ -16,6 +16,7 @@ from typing import Any
 from agents.llm import LLMError, ToolCallFragment
 from agents.ports import ChatModel
 from agents.routing import Router
+from agents.run.budget import ContextBudget, ContextTooLong
 from agents.run.draft import Draft
 from agents.run.handoff import hand_off
 from agents.run.history import CONTEXT_MESSAGES, model_messages, open_calls
@@ -32,8 +33,9 @@ from agents.run.steps import (
     RunTools,
     StepFailed,
 )
+from agents.run.textcalls import split_calls
 from agents.run.tools import ToolRunner
-from agents.vocab import ErrorCode, RunEndReason
+from agents.vocab import ErrorCode, RunEndReason, ToolCallFormat
 from db.records import MessageStatus, StoredMessage
 from tools.registry import openai_tools
 
@@ -97,6 +99,8 @@ class TurnEngine:
         model_call_seconds: float | None = None,
         checkpoint_seconds: float | None = 1.0,
         max_tokens: int | None = None,
+        tool_format: ToolCallFormat = "native",
+        context_tokens: int | None = None,
     ) -> None:
         self._model = model
         self._router = router
@@ -105,6 +109,10 @@ class TurnEngine:
         self._model_call_seconds = model_call_seconds  # the whole stream, not one read
         self._checkpoint_seconds = checkpoint_seconds
         self._max_tokens = max_tokens  # per model call
+        self._tool_format = tool_format
+        self._budget = (
+            None if context_tokens is None else ContextBudget(context_tokens, max_tokens or 0)
+        )
 
     async def advance(self, ctx: RunContext, user_text: str | None = None) -> TurnOutcome:
         """Take the turn as far as it can go. `user_text`: the turn starts with this message
@@ -180,13 +188,20 @@ class TurnEngine:
         self, ctx: RunContext, progress: _Progress, history: list[StoredMessage]
     ) -> NextStep:
         agent = ctx.sink.agent
+        text_calls = self._tool_format == "text"
+        tools = None if text_calls else openai_tools(agent.tools)
+        messages = model_messages(agent, history, self._tool_format)
+        if self._budget is not None:
+            try:
+                messages = self._budget.fit(messages, tools)
+            except ContextTooLong as exc:
+                return StepFailed(ErrorCode.CONTEXT_TOO_LONG, str(exc))
         draft = Draft(ctx, agent.name, self._checkpoint_seconds)
         progress.next_model_call(draft)
-        tools = openai_tools(agent.tools)
         try:
             async with asyncio.timeout(self._model_call_seconds):
-                messages = model_messages(agent, history)
-                async for item in self._model.stream(messages, tools, self._max_tokens):
+                reply = self._model.stream(messages, tools, self._max_tokens)
+                async for item in split_calls(reply) if text_calls else reply:
                     if type(item) is str:
                         ctx.sink.token(item)
                         draft.add(item)

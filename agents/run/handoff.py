@@ -24,7 +24,8 @@ async def hand_off(
         return None
     note = f"Switched from {from_agent} to {to_agent}: {handoff.reason}"
     await store.set_current_agent(session_id, to_agent)
-    await store.add_message(session_id, "system", note, agent=to_agent, notice=True)
+    how = {"method": handoff.method, "confidence": handoff.confidence}
+    await store.add_message(session_id, "system", note, agent=to_agent, notice=True, details=how)
     return AgentSwitched(
         from_agent, to_agent, handoff.reason, handoff.method, handoff.confidence, note
     )

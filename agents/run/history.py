@@ -7,7 +7,9 @@ from typing import Any
 import orjson
 
 from agents.definitions import AgentSpec
+from agents.run import textcalls
 from agents.run.steps import OpenCall
+from agents.vocab import ToolCallFormat
 from db.records import StoredMessage
 
 CONTEXT_MESSAGES = 200
@@ -39,9 +41,12 @@ def _arguments(call: dict[str, Any]) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {"_unparsed": call["function"]["arguments"]}
 
 
-def model_messages(agent: AgentSpec, history: list[StoredMessage]) -> list[dict[str, Any]]:
+def model_messages(
+    agent: AgentSpec, history: list[StoredMessage], tool_format: ToolCallFormat = "native"
+) -> list[dict[str, Any]]:
     """The agent's instructions followed by the stored conversation, in OpenAI's format; notices
-    for people (agent switches, interrupted runs) are left out: small models answer them."""
+    for people (agent switches, interrupted runs) are left out: small models answer them.
+    In the text format, calls and results are written as text, as the model was told to."""
     context: list[dict[str, Any]] = [{"role": "system", "content": agent.instructions}]
     unanswered: list[str] = []
     for message in history:
@@ -53,7 +58,24 @@ def model_messages(agent: AgentSpec, history: list[StoredMessage]) -> list[dict[
         elif message.tool_call_id in unanswered:
             unanswered.remove(message.tool_call_id)
         context.append(_as_openai(message))
-    return context + [_no_result(call_id) for call_id in unanswered]
+    context += [_no_result(call_id) for call_id in unanswered]
+    return _as_text(agent, context) if tool_format == "text" else context
+
+
+def _as_text(agent: AgentSpec, context: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    system = f"{agent.instructions}\n\n{textcalls.tools_prompt(agent.tools)}"
+    out: list[dict[str, Any]] = [{"role": "system", "content": system}]
+    names: dict[str, str] = {}
+    for message in context[1:]:
+        if message["role"] == "tool":
+            name = names.get(message["tool_call_id"], "tool")
+            out.append({"role": "user", "content": textcalls.result_text(name, message["content"])})
+            continue
+        calls = message.get("tool_calls") or []
+        names.update((call["id"], call["function"]["name"]) for call in calls)
+        text = "\n".join([message["content"], *map(textcalls.call_text, calls)]).strip()
+        out.append({"role": message["role"], "content": text})
+    return out
 
 
 def _no_result(call_id: str) -> dict[str, Any]:

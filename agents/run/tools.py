@@ -103,6 +103,10 @@ class ToolRunner:
 
     async def _first_sight(self, ctx: RunContext, call: OpenCall) -> Settling:
         spec = TOOLS.get(call.tool_name)
+        if spec is None and not call.tool_name:
+            why = "the tool call names no tool or is not valid JSON"
+            await self._finish(ctx, call, "failed", f"error: {why}")
+            return None
         if spec is None:
             why = f"unknown tool {call.tool_name!r}; the tools are: {', '.join(TOOLS)}"
             await self._finish(ctx, call, "refused", f"error: {why}")

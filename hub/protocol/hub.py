@@ -138,6 +138,10 @@ class HistoryMessage(BaseModel):
     tool_calls: list[dict[str, Any]] | None
     tool_call_id: str | None
     created_at: str
+    notice: bool = Field(False, description="For people only; never sent to the model.")
+    details: dict[str, Any] | None = Field(
+        None, description="A notice's facts, e.g. an agent switch's method and confidence."
+    )
 
 
 class InFlightMessage(BaseModel):

@@ -205,6 +205,8 @@ class LiveSession:
             case steps.Awaiting(wait=wait):
                 self.machine.awaiting(wait)
                 self._timers.arm(wait)
+            case steps.RunFailed(code=code, message=message):
+                log.warning("session %s: turn failed (%s): %s", self.id, code.value, message)
         if (frame := frame_of(event)) is not None:
             model, fields = frame
             self.publish(model, **fields)

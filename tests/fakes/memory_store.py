@@ -65,6 +65,7 @@ class MemoryStore:
         tool_calls: Sequence[dict[str, Any]] | None = None,
         tool_call_id: str | None = None,
         notice: bool = False,
+        details: dict[str, Any] | None = None,
     ) -> StoredMessage:
         calls = list(tool_calls) if tool_calls else None
         message = StoredMessage(
@@ -78,6 +79,7 @@ class MemoryStore:
             tool_call_id,
             _now(),
             notice,
+            details,
         )
         self.messages.append(message)
         self.changed.set()

@@ -159,3 +159,57 @@ async def test_a_call_that_cannot_run_goes_back_to_the_model_without_asking_anyo
     assert store.approvals == {}
     told = model.requests[1]["messages"][-1]
     assert told["role"] == "tool" and "relative to the workspace root" in told["content"]
+
+
+async def test_in_the_text_format_a_written_call_is_a_call_like_any_other() -> None:
+    store, model = (
+        MemoryStore(),
+        ScriptedModel(
+            Text(['Reading.<tool_call>{"name": "read_file", ', '"arguments": {"path": "a.py"}}']),
+            Text(
+                ['<tool_call>{"name": "write_file", "arguments": {"path": "b.md", "content": "x"}}']
+            ),
+        ),
+    )
+    tools = ToolRunner(default_policies(), 5)
+    engine = TurnEngine(model, Router(model), tools, tool_format="text")
+    sink = RecordingSink()
+    await store.add_message("s", "user", "go")
+    outcome = await engine.advance(s.RunContext("s", store, sink))
+    assert outcome.reason == "waiting" and sink.tokens == ["Reading."]
+    (call_id,) = outcome.waiting_for
+    assert store.messages[-1].tool_calls is not None  # stored as a native call
+    request = model.requests[0]
+    assert request["tools"] is None and "<tool_call>" in request["messages"][0]["content"]
+
+    await store.add_message("s", "tool", "print(1)", agent="coder", tool_call_id=call_id)
+    outcome = await engine.advance(s.RunContext("s", store, sink))
+    approval = [e for e in sink.events if isinstance(e, s.ToolAnnounced)][-1]
+    assert (approval.tool_name, approval.requires_approval) == ("write_file", True)
+    context = model.requests[1]["messages"]
+    assert context[-2]["content"].startswith('Reading.\n<tool_call>\n{"name":"read_file"')
+    assert context[-1] == {
+        "role": "user",
+        "content": '<tool_result name="read_file">\nprint(1)\n</tool_result>',
+    }
+
+
+async def test_the_oldest_messages_give_way_and_a_message_too_big_fails_typed() -> None:
+    store, model = MemoryStore(), ScriptedModel(Text(["ok"]))
+    tools = ToolRunner(default_policies(), 5)
+    engine = TurnEngine(model, Router(model), tools, max_tokens=100, context_tokens=2400)
+    for n in range(20):
+        await store.add_message("s", "user", f"old message {n} " + "x" * 300)
+    await store.add_message("s", "user", "newest")
+    await engine.advance(s.RunContext("s", store, RecordingSink()))
+    sent = model.requests[0]["messages"]
+    assert sent[-1] == {"role": "user", "content": "newest"}
+    assert 1 < len(sent) < 21 and "left out to fit" in sent[0]["content"]
+
+    await store.add_message("s", "user", "y" * 20_000)
+    sink = RecordingSink()
+    outcome = await engine.advance(s.RunContext("s", store, sink))
+    assert outcome.reason == "error" and len(model.requests) == 1  # no call was made
+    failed = sink.events[-1]
+    assert isinstance(failed, s.RunFailed) and failed.code is ErrorCode.CONTEXT_TOO_LONG
+    assert "AGENT_RUNTIME__LLM_CONTEXT_TOKENS=2400" in failed.message
