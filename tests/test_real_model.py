@@ -19,8 +19,12 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from tortoise import Tortoise
 from websockets.asyncio.client import ClientConnection
 
+from db.config import tortoise_config
+from db.migrate import apply_migrations
+from db.store import Store
 from tests.hub_process import HubProcess, free_port
 from tests.socket_client import AUTH, ide, send
 
@@ -37,7 +41,10 @@ class LlamaServer:
         with log.open("wb") as out:
             self._process = subprocess.Popen(
                 [python, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
-                 "--port", str(self.port), "--n_ctx", str(CONTEXT), "--verbose", "false"],
+                 "--port", str(self.port), "--n_ctx", str(CONTEXT), "--n_threads", "2",
+                 # The hub's routing call and a turn may overlap; by default a new request
+                 # cuts off the one in progress.
+                 "--interrupt_requests", "false", "--verbose", "false"],
                 stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
         deadline = time.monotonic() + 60
@@ -80,11 +87,11 @@ def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
     server.stop()
 
 
-@pytest.fixture
-def hub(tmp_path: Path, llama: LlamaServer) -> Iterator[HubProcess]:
-    process = HubProcess(
+def start_hub(tmp_path: Path, llama: LlamaServer, **env: str) -> HubProcess:
+    return HubProcess(
         tmp_path,
         llama.url,
+        AGENT_RUNTIME__DATABASE_URL=database_url(tmp_path),
         AGENT_RUNTIME__LLM_MODEL="smollm2",
         AGENT_RUNTIME__LLM_TEMPERATURE="0",
         AGENT_RUNTIME__LLM_MAX_TOKENS=str(MAX_TOKENS),
@@ -94,9 +101,52 @@ def hub(tmp_path: Path, llama: LlamaServer) -> Iterator[HubProcess]:
         AGENT_RUNTIME__ROUTING_TIMEOUT_SECONDS="60",
         AGENT_RUNTIME__MAX_FRAME_BYTES="65536",
         AGENT_RUNTIME__MAX_MODEL_CALLS="3",
+        **env,
     ).start()
+
+
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite://{tmp_path}/hub.sqlite3"
+
+
+@pytest.fixture
+def hub(tmp_path: Path, llama: LlamaServer) -> Iterator[HubProcess]:
+    process = start_hub(tmp_path, llama)
     yield process
     process.stop()
+
+
+Seeded = tuple[str, str, list[dict[str, Any]] | None, str | None]  # role, content, calls, call id
+
+
+async def seed(url: str, session_id: str, agent: str, messages: list[Seeded]) -> None:
+    """A conversation stored before the hub starts, as an earlier session would have left it."""
+    await apply_migrations(url)
+    await Tortoise.init(config=tortoise_config(url))
+    try:
+        store = Store(url)
+        await store.get_or_create_session(session_id, agent)
+        for role, content, calls, call_id in messages:
+            await store.add_message(
+                session_id, role, content, agent=agent, tool_calls=calls, tool_call_id=call_id
+            )
+    finally:
+        await Tortoise.close_connections()
+
+
+def write_call(call_id: str, path: str, content: str) -> list[dict[str, Any]]:
+    arguments = orjson.dumps({"path": path, "content": content}).decode()
+    return [{"id": call_id, "type": "function",
+             "function": {"name": "write_file", "arguments": arguments}}]  # fmt: skip
+
+
+# One earlier exchange in the text format: a 135M model follows an example, not a description.
+EXAMPLE: list[Seeded] = [
+    ("user", "create a file a.txt with hi", None, None),
+    ("assistant", "", write_call("seed-1", "a.txt", "hi"), None),
+    ("tool", "wrote a.txt (2 bytes)", None, "seed-1"),
+    ("assistant", "Done: a.txt now says hi.", None, None),
+]
 
 
 async def frames_until(
@@ -151,3 +201,54 @@ async def test_routing_is_a_validated_answer_or_the_keywords(hub: HubProcess) ->
     stored = await history(hub, "real-route")
     notice = next(m for m in stored if m["notice"])
     assert notice["details"]["method"] == switch["method"]
+
+
+async def test_a_call_written_in_the_text_format_asks_for_approval_and_runs(
+    tmp_path: Path, llama: LlamaServer
+) -> None:
+    await seed(database_url(tmp_path), "real-tool", "coder", EXAMPLE)
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    hub = start_hub(tmp_path, llama, AGENT_RUNTIME__WORKSPACE_ROOT=str(workspace))
+    try:
+        async with ide(hub, "real-tool") as ws:
+            await frames_until(ws, "session_ready")
+            await send(ws, type="user_message", content="create a file b.txt with bye")
+            frames = await frames_until(ws, "run_finished")
+            (call,) = of(frames, "tool_call")
+            assert (call["tool_name"], call["requires_approval"]) == ("write_file", True)
+            assert call["arguments"]["path"] == "b.txt"
+            assert "<tool_call>" not in "".join(f["token"] for f in of(frames, "assistant_message"))
+            assert not (workspace / "b.txt").exists()  # nothing runs before the human says so
+            await send(ws, type="hitl_decision", call_id=call["call_id"], decision="approve")
+            after = await frames_until(ws, "tool_finished")
+        assert after[-1]["status"] == "done"
+        assert (workspace / "b.txt").read_text() == call["arguments"]["content"]
+    finally:
+        hub.stop()
+
+
+async def test_the_oldest_messages_give_way_and_a_message_too_big_is_refused_typed(
+    tmp_path: Path, llama: LlamaServer
+) -> None:
+    # About 3,000 tokens of earlier conversation: more than the model's 2,048.
+    old: list[Seeded] = [
+        (role, f"note {n}: " + "the quick brown fox jumps over the lazy dog " * 12, None, None)
+        for n in range(30)
+        for role in ("user", "assistant")
+    ]
+    await seed(database_url(tmp_path), "real-budget", "ask", old)
+    hub = start_hub(tmp_path, llama)
+    try:
+        async with ide(hub, "real-budget") as ws:
+            await frames_until(ws, "session_ready")
+            await send(ws, type="user_message", content="Say hello.")
+            fits = await frames_until(ws, "run_finished")
+            await send(ws, type="user_message", content="word " * 6000)
+            too_big = await frames_until(ws, "run_finished")
+    finally:
+        hub.stop()
+    assert not of(fits, "error") and of(fits, "run_finished")[0]["reason"] == "completed"
+    (error,) = of(too_big, "error")
+    assert error["code"] == "context_too_long"
+    assert "AGENT_RUNTIME__LLM_CONTEXT_TOKENS=2048" in error["content"]
