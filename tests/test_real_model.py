@@ -78,7 +78,7 @@ def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
     python = os.environ.get("AGENT_HUB_LLAMA_PYTHON")
     model = os.environ.get("AGENT_HUB_LLAMA_MODEL")
     if not (python and model and Path(python).exists() and Path(model).exists()):
-        why = 'no llama.cpp server: run `eval "$(.ci/real-model)"` to build one (~5 min)'
+        why = 'no llama.cpp server: run `eval "$(bash .ci/real-model)"` to build one (~5 min)'
         if os.environ.get("CI") == "true":
             pytest.fail(f"the real-model tests are required in CI: {why}")
         pytest.skip(why)
