@@ -18,6 +18,8 @@ class ChatSession(Model):
     # The epochs of its recent frame streams, newest last: a client resuming from one of them
     # is told the stream restarted, not that its epoch is unknown.
     epochs: fields.Field[list[str] | None] = fields.JSONField(null=True)
+    # The user who created it (a token's sub); null: created with the internal key.
+    owner = fields.CharField(max_length=128, null=True, db_index=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

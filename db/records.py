@@ -46,6 +46,7 @@ class StoredSession:
     running_since: datetime | None
     created_at: datetime
     updated_at: datetime
+    owner: str | None = None  # the user who created it; None: the internal key
 
 
 @dataclass(frozen=True, slots=True)

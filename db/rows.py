@@ -15,7 +15,7 @@ from db.records import (
 
 def session(row: ChatSession) -> StoredSession:
     return StoredSession(
-        row.id, row.current_agent, row.running_since, row.created_at, row.updated_at
+        row.id, row.current_agent, row.running_since, row.created_at, row.updated_at, row.owner
     )
 
 

@@ -53,9 +53,12 @@ class Store:
 
     # --- sessions ---------------------------------------------------------------------------
 
-    async def get_or_create_session(self, session_id: str, default_agent: str) -> StoredSession:
+    async def get_or_create_session(
+        self, session_id: str, default_agent: str, owner: str | None = None
+    ) -> StoredSession:
+        """The session; a new one belongs to `owner` (an existing one keeps its own)."""
         row, _ = await ChatSession.get_or_create(
-            id=session_id, defaults={"current_agent": default_agent}
+            id=session_id, defaults={"current_agent": default_agent, "owner": owner}
         )
         return rows.session(row)
 
@@ -64,11 +67,16 @@ class Store:
         return rows.session(row) if row is not None else None
 
     async def list_sessions(
-        self, limit: int, before: datetime | None = None, search: str | None = None
+        self,
+        limit: int,
+        before: datetime | None = None,
+        search: str | None = None,
+        owner: str | None = None,
     ) -> list[StoredSession]:
         """Newest first; pass the last `created_at` seen as `before` for the next page;
-        `search` keeps the sessions whose id contains it (any case)."""
-        query = ChatSession.all()
+        `search` keeps the sessions whose id contains it (any case); `owner`: only that
+        user's (None: everyone's)."""
+        query = ChatSession.all() if owner is None else ChatSession.filter(owner=owner)
         if search:
             query = query.filter(id__icontains=search)
         if before is not None:

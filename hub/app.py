@@ -24,13 +24,15 @@ from db.config import tortoise_config
 from db.migrate import apply_migrations
 from db.store import Store
 from hub import approvals_api, errors, rest, sse, ws
-from hub.auth import InternalAuth, TicketBook
+from hub.auth import Authenticate, TicketBook
 from hub.cluster.bus import RedisBus
 from hub.cluster.owner import Cluster
 from hub.config import Settings
 from hub.fanout import Retention
+from hub.identity import TokenVerifier
 from hub.registry import INTERRUPTED_NOTE, SessionRegistry
 from hub.state import HubState
+from hub.users import UserLimits
 from tools.workspace import CommandSandbox, WorkspaceExecutor
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,11 @@ def create_app(settings: Settings) -> Starlette:
             settings.resume_frames, settings.resume_seconds, settings.resume_max_frames
         )
         cluster = await _join_cluster(settings)
+        users = UserLimits(
+            settings.max_connections_per_user,
+            settings.max_messages_per_second_per_user,
+            settings.max_running_sessions_per_user,
+        )
         registry = SessionRegistry(
             engine,
             store,
@@ -84,8 +91,9 @@ def create_app(settings: Settings) -> Starlette:
             cluster,
             # A replay must fit the client's send queue beside the greeting and open calls.
             max_replay_frames=max(1, settings.send_queue_max_frames // 2),
+            users=users,
         )
-        app.state.hub = HubState(settings, store, registry, tickets)
+        app.state.hub = HubState(settings, store, registry, tickets, users)
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
             interrupted = await _close_interrupted_runs(store, cluster)
             await _run_what_waited(store, registry, interrupted)
@@ -109,7 +117,19 @@ def create_app(settings: Settings) -> Starlette:
             *ws.routes,
             Mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console"),
         ],
-        middleware=[Middleware(InternalAuth, api_key=settings.internal_api_key, tickets=tickets)],
+        middleware=[
+            Middleware(
+                Authenticate,
+                api_key=settings.internal_api_key,
+                tickets=tickets,
+                tokens=TokenVerifier(
+                    settings.auth_jwt_secret,
+                    settings.auth_jwks_url,
+                    settings.auth_jwt_issuer,
+                    settings.auth_jwt_audience,
+                ),
+            )
+        ],
         exception_handlers={HTTPException: errors.http_error, Exception: errors.server_error},
         lifespan=lifespan,
     )

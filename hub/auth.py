@@ -1,4 +1,5 @@
-"""X-Internal-Auth on every endpoint but /health, and single-use tickets for browser sockets."""
+"""Credentials on every endpoint but /health: the internal key, a user token, or a single-use
+ticket for a browser socket."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from collections.abc import Collection
 from urllib.parse import parse_qs
 
 from starlette.datastructures import Headers
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from hub.errors import error_response, refuse_websocket
+from hub.errors import ApiError, error_response, refuse_websocket
+from hub.identity import SERVICE, Principal, TokenVerifier
 
 log = logging.getLogger(__name__)
 
@@ -24,26 +27,29 @@ PUBLIC_PREFIXES = ("/console",)
 
 
 class TicketBook:
-    """Short-lived, single-use tickets, each for one session; browsers cannot set headers on
-    a WebSocket."""
+    """Short-lived, single-use tickets, each for one session and the one who asked for it;
+    browsers cannot set headers on a WebSocket."""
 
     def __init__(self, ttl_seconds: float) -> None:
         self.ttl_seconds = ttl_seconds
-        self._issued: dict[str, tuple[str, float]] = {}  # ticket -> (session id, expiry)
+        self._issued: dict[str, tuple[str, Principal, float]] = {}  # -> session, holder, expiry
 
-    def issue(self, session_id: str) -> str:
+    def issue(self, session_id: str, principal: Principal) -> str:
         now = time.monotonic()
-        self._issued = {t: issued for t, issued in self._issued.items() if issued[1] > now}
+        self._issued = {t: issued for t, issued in self._issued.items() if issued[2] > now}
         ticket = secrets.token_urlsafe(24)
-        self._issued[ticket] = (session_id, now + self.ttl_seconds)
+        self._issued[ticket] = (session_id, principal, now + self.ttl_seconds)
         return ticket
 
-    def redeem(self, ticket: str, session_id: str) -> bool:
-        """True once, for the session the ticket was issued for, before it expires."""
+    def redeem(self, ticket: str, session_id: str) -> Principal | None:
+        """Who the ticket was issued to: once, for its session, before it expires."""
         issued = self._issued.pop(ticket, None)
         if issued is None:
-            return False
-        return hmac.compare_digest(issued[0], session_id) and issued[1] > time.monotonic()
+            return None
+        for_session, principal, expiry = issued
+        if hmac.compare_digest(for_session, session_id) and expiry > time.monotonic():
+            return principal
+        return None
 
 
 def origin_allowed(headers: Headers, scheme: str, allowed: Collection[str]) -> bool:
@@ -57,13 +63,18 @@ def origin_allowed(headers: Headers, scheme: str, allowed: Collection[str]) -> b
     return origin == own.lower() or origin in {a.rstrip("/").lower() for a in allowed}
 
 
-class InternalAuth:
-    """ASGI middleware; compares keys in constant time and never logs them."""
+class Authenticate:
+    """ASGI middleware: who is asking, from the internal key, a user token or a socket ticket,
+    put on the connection (`principal_of`); anything else is refused with 401 and a JSON body
+    saying why. Keys are compared in constant time and never logged."""
 
-    def __init__(self, app: ASGIApp, api_key: str, tickets: TicketBook) -> None:
+    def __init__(
+        self, app: ASGIApp, api_key: str, tickets: TicketBook, tokens: TokenVerifier
+    ) -> None:
         self.app = app
         self._key = api_key.encode()
         self._tickets = tickets
+        self._tokens = tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -71,29 +82,46 @@ class InternalAuth:
         if scope["type"] not in ("http", "websocket") or public:
             await self.app(scope, receive, send)
             return
-        if self._authorized(scope):
-            await self.app(scope, receive, send)
+        try:
+            principal = await self._principal(scope)
+        except ApiError as exc:
+            client = scope.get("client") or ("?", 0)
+            log.warning("rejected %s %s from %s: %s", scope["type"], path, client[0], exc.detail)
+            if scope["type"] == "http":
+                await error_response(401, exc.detail, exc.code)(scope, receive, send)
+            else:
+                await refuse_websocket(WebSocket(scope, receive, send), 401, exc.detail)
             return
-        client = scope.get("client") or ("?", 0)
-        log.warning(
-            "rejected %s %s from %s: bad or missing X-Internal-Auth",
-            scope["type"],
-            scope["path"],
-            client[0],
-        )
-        detail = "missing or wrong X-Internal-Auth header (or socket ticket)"
-        if scope["type"] == "http":
-            await error_response(401, detail)(scope, receive, send)
-        else:
-            await refuse_websocket(WebSocket(scope, receive, send), 401, detail)
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
 
-    def _authorized(self, scope: Scope) -> bool:
-        given = Headers(scope=scope).get(AUTH_HEADER)
-        if given is not None:
-            return hmac.compare_digest(given.encode(), self._key)
+    async def _principal(self, scope: Scope) -> Principal:
+        headers = Headers(scope=scope)
+        if (given := headers.get(AUTH_HEADER)) is not None:
+            if hmac.compare_digest(given.encode(), self._key):
+                return SERVICE
+            raise ApiError(401, "wrong X-Internal-Auth key")
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token:
+            if not self._tokens.enabled:
+                raise ApiError(401, f"user tokens are not enabled: {TOKENS_OFF}")
+            return await self._tokens.verify(token.strip())
         if scope["type"] == "websocket":
             query = parse_qs(scope.get("query_string", b"").decode())
-            ticket = query.get("ticket", [""])[0]
-            session_id = scope.get("path", "").removeprefix("/ws/")
-            return bool(ticket) and self._tickets.redeem(ticket, session_id)
-        return False
+            if ticket := query.get("ticket", [""])[0]:
+                session_id = scope.get("path", "").removeprefix("/ws/")
+                if (principal := self._tickets.redeem(ticket, session_id)) is not None:
+                    return principal
+                raise ApiError(401, "the socket ticket is unknown, used, expired or another's")
+        raise ApiError(
+            401, "missing credentials: X-Internal-Auth, Authorization: Bearer, or a socket ticket"
+        )
+
+
+TOKENS_OFF = "set AGENT_RUNTIME__AUTH_JWT_SECRET or AGENT_RUNTIME__AUTH_JWKS_URL"
+
+
+def principal_of(connection: HTTPConnection) -> Principal:
+    """Who is asking; set by `Authenticate` on every connection it lets through."""
+    principal: Principal = connection.scope["state"]["principal"]
+    return principal

@@ -1,4 +1,4 @@
-"""`agent-hub`: start the hub, apply migrations, print the protocol schema."""
+"""`agent-hub`: start the hub, apply migrations, print the protocol schema, issue user tokens."""
 
 from __future__ import annotations
 
@@ -32,7 +32,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--dev",
         action="store_true",
         help=f"allow starting without {ENV_PREFIX}INTERNAL_API_KEY: a random key is generated "
-        "and printed once",
+        "and printed once, with a user token for the user 'dev' (and, without "
+        f"{ENV_PREFIX}AUTH_JWT_SECRET, a random secret for this run)",
+    )
+    token = commands.add_parser(
+        "token",
+        help="print a user token signed with the hub's secret",
+        description=f"Print a JWT for one user, signed with {ENV_PREFIX}AUTH_JWT_SECRET (HS256), "
+        "for teams without an identity provider. Send it as 'Authorization: Bearer <token>'.",
+    )
+    token.add_argument("--user", required=True, help="the user id (the token's sub)")
+    token.add_argument(
+        "--ttl", default="12h", type=_duration, help="lifetime, e.g. 90m, 12h, 7d (default 12h)"
     )
     commands.add_parser(
         "migrate",
@@ -68,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.command == "token":
+        return _print_token(settings, args.user, args.ttl)
     if args.command == "migrate":
         from db.migrate import apply_migrations
 
@@ -85,11 +98,65 @@ class _DenialIsNotAnError(logging.Filter):
         return record.getMessage() != "ASGI callable returned without completing handshake."
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(text: str) -> float:
+    """`90m`, `12h`, `7d` or plain seconds, as seconds."""
+    number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "s")
+    try:
+        seconds = float(number) * _UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration like 90m, 12h or 7d"
+        ) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("the lifetime must be positive")
+    return seconds
+
+
+def _print_token(settings: Settings, user: str, ttl: float) -> int:
+    from hub.identity import USER_MAX, issue_token
+
+    if not settings.auth_jwt_secret:
+        print(
+            f"agent-hub: {ENV_PREFIX}AUTH_JWT_SECRET is not set (32+ characters)", file=sys.stderr
+        )
+        return 2
+    if not 0 < len(user) <= USER_MAX:
+        print(f"agent-hub: --user must be 1 to {USER_MAX} characters", file=sys.stderr)
+        return 2
+    secret, issuer, audience = (
+        settings.auth_jwt_secret,
+        settings.auth_jwt_issuer,
+        settings.auth_jwt_audience,
+    )
+    print(issue_token(secret, user, ttl, issuer, audience))
+    return 0
+
+
 def _dev_key() -> str:
     """A random key that does not start with `-`, which shells would take for an option."""
     while (key := secrets.token_urlsafe(24)).startswith("-"):
         pass
     return key
+
+
+def _print_dev_token(settings: Settings) -> Settings:
+    from hub.identity import issue_token
+
+    if not settings.auth_jwt_secret:
+        settings = settings.model_copy(update={"auth_jwt_secret": secrets.token_urlsafe(32)})
+    assert settings.auth_jwt_secret is not None
+    token = issue_token(
+        settings.auth_jwt_secret,
+        "dev",
+        12 * 3600,
+        settings.auth_jwt_issuer,
+        settings.auth_jwt_audience,
+    )
+    print(f"agent-hub: --dev: user token for 'dev' (12 h): {token}", flush=True)
+    return settings
 
 
 def serve(settings: Settings, *, dev: bool) -> int:
@@ -106,6 +173,8 @@ def serve(settings: Settings, *, dev: bool) -> int:
             f"agent-hub: --dev: X-Internal-Auth key for this run: {settings.internal_api_key}",
             flush=True,
         )
+    if dev:
+        settings = _print_dev_token(settings)
     import uvicorn
 
     from hub.app import create_app

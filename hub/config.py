@@ -40,7 +40,33 @@ class Settings(BaseSettings):
         1, ge=0, le=10, description="Retries of a failed LLM request before any token arrived."
     )
     internal_api_key: str | None = Field(
-        None, min_length=8, description="Shared secret expected in X-Internal-Auth."
+        None,
+        min_length=8,
+        description="Shared secret expected in X-Internal-Auth: for services and "
+        "administrators, it sees every session.",
+    )
+    auth_jwt_secret: str | None = Field(
+        None,
+        min_length=32,
+        description="Secret of the hub's own user tokens (HS256, `agent-hub token`); unset "
+        "with no JWKS URL: only the internal key is accepted.",
+    )
+    auth_jwks_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="An identity provider's JWKS: user tokens signed RS256/ES256 by its keys "
+        "(cached, refreshed when a token names an unknown key).",
+    )
+    auth_jwt_issuer: str | None = Field(None, description="Required `iss` of user tokens.")
+    auth_jwt_audience: str | None = Field(None, description="Required `aud` of user tokens.")
+    max_connections_per_user: int = Field(
+        64, ge=1, description="Sockets one user may hold open at once, over all sessions."
+    )
+    max_messages_per_second_per_user: float = Field(
+        40.0, gt=0, description="Frames per second one user may send over all sessions."
+    )
+    max_running_sessions_per_user: int = Field(
+        8, ge=1, description="Sessions of one user whose turns may run at once."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     version: str = Field("0.1.0", description="Version reported by /health.")

@@ -16,6 +16,7 @@ from hub.fanout import Retention, Subscriber
 from hub.session.clients import AttachRole, ResumePoint
 from hub.session.commands import Command, Outcome
 from hub.session.driver import LiveSession
+from hub.users import UserLimits
 
 INTERRUPTED_NOTE = "The hub stopped while this turn was running; the turn was interrupted."
 
@@ -51,8 +52,10 @@ class SessionRegistry:
         frames_per_second: float = 20.0,
         cluster: Cluster | None = None,
         max_replay_frames: int = 4096,
+        users: UserLimits | None = None,
     ) -> None:
         self._cluster = cluster
+        self._users = users or UserLimits()
         self._background: set[asyncio.Task[None]] = set()
         self._engine = engine
         self._store = store
@@ -113,6 +116,8 @@ class SessionRegistry:
             retention=self._retention,
             frames_per_second=self._frames_per_second,
             max_replay_frames=self._max_replay,
+            owner=row.owner,
+            users=self._users,
         )
         earlier = await self._store.record_epoch(row.id, live.frames.epoch)
         live.frames.earlier_epochs = frozenset(earlier)

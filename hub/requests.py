@@ -11,8 +11,9 @@ from starlette.requests import Request
 from agents.vocab import ErrorCode
 from db.records import StoredSession
 from hub import protocol
+from hub.access import sender_for, session_for
 from hub.errors import ApiError
-from hub.session.commands import REST, Accepted, Command, Refused
+from hub.session.commands import Accepted, Command, Refused
 from hub.state import hub_state
 from tools.validation import describe
 
@@ -59,10 +60,8 @@ def session_id_of(request: Request) -> str:
 
 
 async def existing_session(request: Request) -> StoredSession:
-    session = await hub_state(request).store.get_session(session_id_of(request))
-    if session is None:
-        raise ApiError(404, f"no session {request.path_params['session_id']!r}")
-    return session
+    """The path's session, if it exists and the caller may use it (else 404)."""
+    return await session_for(request, session_id_of(request))
 
 
 def page_limit(request: Request) -> int:
@@ -93,7 +92,7 @@ def refusal_error(refused: Refused) -> ApiError:
 async def submit(request: Request, session_id: str, frame: protocol.ClientFrame) -> Accepted:
     """Submit a REST command to the session; a refusal is raised as its HTTP error."""
     session = await hub_state(request).registry.open(session_id)
-    outcome = await session.submit(Command(frame=frame, sender=REST))
+    outcome = await session.submit(Command(frame=frame, sender=sender_for(request, "rest", "rest")))
     if isinstance(outcome, Refused):
         raise refusal_error(outcome)
     return outcome

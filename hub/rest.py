@@ -14,6 +14,8 @@ from starlette.routing import Route
 from agents.definitions import AGENTS, DEFAULT_AGENT
 from db.records import StoredSession
 from hub import protocol
+from hub.access import session_for
+from hub.auth import principal_of
 from hub.errors import ApiError
 from hub.history import message_json
 from hub.protocol.text import Text
@@ -38,7 +40,14 @@ def session_json(session: StoredSession) -> dict[str, Any]:
         "current_agent": session.current_agent,
         "created_at": session.created_at.isoformat(),
         "updated_at": session.updated_at.isoformat(),
+        "owner": session.owner,
     }
+
+
+async def who_am_i(request: Request) -> Response:
+    """Who the credentials name: a user, or the internal key (which sees every session)."""
+    principal = principal_of(request)
+    return JSONResponse({"user": principal.user, "admin": principal.admin})
 
 
 async def health(request: Request) -> Response:
@@ -84,8 +93,10 @@ async def list_sessions(request: Request) -> Response:
             raise ApiError(400, "before must be an ISO 8601 timestamp") from None
         if before.tzinfo is None:
             before = before.replace(tzinfo=UTC)
-    store = hub_state(request).store
-    sessions = await store.list_sessions(limit, before, request.query_params.get("q"))
+    store, user = hub_state(request).store, principal_of(request).user
+    search = request.query_params.get("q")
+    # A user sees their own sessions; the internal key sees everyone's.
+    sessions = await store.list_sessions(limit, before, search, owner=user)
     next_before = sessions[-1].created_at.isoformat() if len(sessions) == limit else None
     return JSONResponse(
         {"sessions": [session_json(s) for s in sessions], "next_before": next_before}
@@ -101,8 +112,9 @@ async def create_session(request: Request) -> Response:
     session_id = wanted.session_id or uuid.uuid4().hex
     store = hub_state(request).store
     if await store.get_session(session_id) is not None:
-        raise ApiError(409, f"session {session_id!r} already exists", "session_exists")
-    session = await store.get_or_create_session(session_id, DEFAULT_AGENT)
+        # Also when it is another's: the id cannot be had, and saying so reveals no content.
+        raise ApiError(409, f"session id {session_id!r} is taken", "session_exists")
+    session = await session_for(request, session_id, create=True)
     return JSONResponse(session_json(session), status_code=201)
 
 
@@ -170,10 +182,11 @@ class TicketFor(BaseModel):
 async def ws_ticket(request: Request) -> Response:
     """A single-use ticket that opens the socket of the one session named in the body."""
     wanted = await read_model(request, TicketFor)
+    await session_for(request, wanted.session_id, create=True)
     tickets = hub_state(request).tickets
     return JSONResponse(
         {
-            "ticket": tickets.issue(wanted.session_id),
+            "ticket": tickets.issue(wanted.session_id, principal_of(request)),
             "session_id": wanted.session_id,
             "expires_in": tickets.ttl_seconds,
         }
@@ -192,4 +205,5 @@ routes = [
     Route("/sessions/{session_id}/agent", switch_agent, methods=["POST"]),
     Route("/protocol/schema.json", protocol_schema),
     Route("/auth/ws-ticket", ws_ticket, methods=["POST"]),
+    Route("/auth/me", who_am_i),
 ]

@@ -18,10 +18,11 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from hub import protocol
+from hub.access import sender_for, session_for
 from hub.codec import Frame
 from hub.errors import ApiError
 from hub.requests import read_json, refusal_error, validation_error
-from hub.session.commands import SSE, Command, Refused
+from hub.session.commands import Command, Refused
 from hub.state import hub_state
 
 DONE = b"data: [DONE]\n\n"
@@ -143,11 +144,12 @@ class RunListener:
 async def message_stream(request: Request) -> Response:
     hub = hub_state(request)
     session_id, frame = parse_body(await read_json(request))
+    await session_for(request, session_id, create=True)
     session = await hub.registry.open(session_id)
     listener = RunListener()
     # Before submitting: a switch's frame is published while the command is carried out.
     await session.attach(listener, "sse")
-    outcome = await session.submit(Command(frame=frame, sender=SSE))
+    outcome = await session.submit(Command(frame=frame, sender=sender_for(request, "sse", "sse")))
     if isinstance(outcome, Refused):
         session.detach(listener)
         raise refusal_error(outcome)

@@ -10,6 +10,7 @@ from db.store import Store
 from hub.auth import TicketBook
 from hub.config import Settings
 from hub.registry import SessionRegistry
+from hub.users import UserLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +19,7 @@ class HubState:
     store: Store
     registry: SessionRegistry
     tickets: TicketBook
+    users: UserLimits
 
 
 def hub_state(connection: HTTPConnection) -> HubState:

@@ -18,14 +18,15 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hub import protocol
-from hub.auth import origin_allowed
+from hub.access import sender_for, session_for
+from hub.auth import origin_allowed, principal_of
 from hub.codec import Frame
 from hub.config import Settings
-from hub.errors import refuse_websocket
+from hub.errors import ApiError, refuse_websocket
 from hub.outbox import Outbox
 from hub.registry import SessionPort
 from hub.session.clients import ResumePoint
-from hub.session.commands import Command, Sender
+from hub.session.commands import Command
 from hub.state import hub_state
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class SocketClient:
     ) -> None:
         self.name = f"{role}:{uuid.uuid4().hex[:12]}"
         self.role = role
-        self.sender = Sender(role=role, name=self.name)
+        self.sender = sender_for(websocket, role, self.name)
         self._websocket = websocket
         self._outbox = Outbox(settings.send_queue_frames, settings.send_queue_max_frames)
         self.last_activity = time.monotonic()
@@ -77,6 +78,17 @@ async def session_socket(websocket: WebSocket) -> None:
     except ValueError as exc:
         await refuse_websocket(websocket, 400, str(exc))
         return
+    try:
+        await session_for(websocket, session_id, create=True)
+    except ApiError as exc:
+        await refuse_websocket(websocket, exc.status_code, str(exc.detail))
+        return
+    user = principal_of(websocket).user
+    if user is not None and not hub.users.may_connect(user):
+        limit = hub.users.max_connections
+        detail = f"user {user} has {limit} connections (AGENT_RUNTIME__MAX_CONNECTIONS_PER_USER)"
+        await refuse_websocket(websocket, 429, detail)
+        return
     live = await hub.registry.open(session_id)
     if live.connections >= hub.settings.max_connections_per_session:
         limit = hub.settings.max_connections_per_session
@@ -89,6 +101,8 @@ async def session_socket(websocket: WebSocket) -> None:
         role = "console"
     client = SocketClient(websocket, role, hub.settings)
     await live.attach(client, role, resume)
+    if user is not None:
+        hub.users.connected(user)
     tasks = [
         asyncio.create_task(client.pump()),
         asyncio.create_task(_read_frames(websocket, live, client, hub.settings.max_frame_bytes)),
@@ -98,6 +112,8 @@ async def session_socket(websocket: WebSocket) -> None:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
         live.detach(client)
+        if user is not None:
+            hub.users.disconnected(user)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -14,7 +14,10 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as redis
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
+from hub.identity import issue_token
 from tests.conftest import routed
 from tests.hub_process import HubProcess
 from tests.scripted_llm import Hang, ScriptedLLM, Text, ToolCalls
@@ -22,6 +25,7 @@ from tests.socket_client import AUTH, ide, receive, receive_until, send
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 pytestmark = pytest.mark.postgres
+SECRET = "cluster-test-secret-" * 2
 
 
 @pytest.fixture
@@ -41,6 +45,7 @@ async def pair(
         "AGENT_RUNTIME__BUS_URL": REDIS_URL,
         "AGENT_RUNTIME__BUS_PREFIX": f"hub-test-{uuid.uuid4().hex[:8]}",
         "AGENT_RUNTIME__BUS_LEASE_SECONDS": "1.5",  # an owner's death is noticed in seconds
+        "AGENT_RUNTIME__AUTH_JWT_SECRET": SECRET,
     }
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -49,6 +54,30 @@ async def pair(
     yield first, second
     first.stop()
     second.stop()
+
+
+async def test_both_processes_keep_a_users_session_theirs(
+    pair: tuple[HubProcess, HubProcess], llm: ScriptedLLM
+) -> None:
+    a, b = pair
+    alice = {"Authorization": f"Bearer {issue_token(SECRET, 'alice', 600)}"}
+    bob = {"Authorization": f"Bearer {issue_token(SECRET, 'bob', 600)}"}
+    llm.push(routed(), Text(["hello ", "alice"]))
+    async with connect(f"{a.ws_url}/ws/alices", additional_headers=alice) as on_a:
+        await receive(on_a)
+        async with connect(f"{b.ws_url}/ws/alices", additional_headers=alice) as on_b:
+            await receive(on_b)
+            await send(on_b, type="user_message", content="write code")  # relayed to A
+            finished = await receive_until(on_a, "run_finished")
+        assert tokens(finished) == "hello alice"
+        for hub in (a, b):
+            with pytest.raises(InvalidStatus) as refused:
+                async with connect(f"{hub.ws_url}/ws/alices", additional_headers=bob):
+                    pass
+            assert refused.value.response.status_code == 404
+            async with httpx.AsyncClient(base_url=hub.http_url, headers=bob) as client:
+                assert (await client.get("/sessions/alices/history")).status_code == 404
+                assert (await client.get("/sessions")).json()["sessions"] == []
 
 
 def tokens(frames: list[dict[str, Any]]) -> str:

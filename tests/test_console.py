@@ -8,9 +8,11 @@ import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from hub.identity import issue_token
 from tests.conftest import API_KEY, routed
 from tests.hub_process import HubProcess
 from tests.scripted_llm import Hang, ScriptedLLM, Text, ToolCalls
@@ -28,13 +30,19 @@ FLAGS = [
     "--disable-sync",
 ]
 SCREENSHOT = Path(__file__).parent.parent / "docs" / "console.png"
+SECRET = "console-test-secret-" * 2
 
 
 @pytest.fixture
 def hub(tmp_path: Path, llm: ScriptedLLM) -> Iterator[HubProcess]:
     workspace = tmp_path / "workspace"
     workspace.mkdir()
-    process = HubProcess(tmp_path, llm.base_url, AGENT_RUNTIME__WORKSPACE_ROOT=str(workspace))
+    process = HubProcess(
+        tmp_path,
+        llm.base_url,
+        AGENT_RUNTIME__WORKSPACE_ROOT=str(workspace),
+        AGENT_RUNTIME__AUTH_JWT_SECRET=SECRET,
+    )
     yield process.start()
     process.stop()
 
@@ -58,6 +66,40 @@ async def signed_in(browser: Browser, hub: HubProcess) -> Page:
     await page.get_by_test_id("sign-in").click()
     await expect(page.get_by_test_id("session-list")).to_be_visible()
     return page
+
+
+async def test_a_user_token_shows_only_that_users_sessions(
+    browser: Browser, hub: HubProcess, llm: ScriptedLLM
+) -> None:
+    alice = issue_token(SECRET, "alice", 600)
+    for credential, session_id in [
+        ({"Authorization": f"Bearer {alice}"}, "alices-notes"),
+        ({"Authorization": f"Bearer {issue_token(SECRET, 'bob', 600)}"}, "bobs-notes"),
+        ({"X-Internal-Auth": API_KEY}, "service-job"),
+    ]:
+        async with httpx.AsyncClient(base_url=hub.http_url, headers=credential) as client:
+            await client.post("/sessions", json={"session_id": session_id})
+    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    await page.goto(f"{hub.http_url}/console/")
+    await page.get_by_test_id("api-key").fill(alice)
+    await page.get_by_test_id("sign-in").click()
+    await expect(page.get_by_test_id("who")).to_have_text("signed in as alice")
+    items = page.get_by_test_id("session-item")
+    await expect(items).to_have_count(1)
+    await expect(items.first).to_contain_text("alices-notes")
+    llm.push(routed("ask", "a greeting"), Text(["Hello ", "alice"]))
+    await items.first.click()  # the socket opens with a ticket issued to alice
+    status = page.get_by_test_id("connection-status")
+    await expect(status).to_have_attribute("data-state", "connected")
+    await page.get_by_test_id("message-input").fill("hi")
+    await page.get_by_test_id("send").click()
+    await expect(page.get_by_text("Hello alice")).to_be_visible()
+
+    await page.get_by_test_id("sign-out").click()
+    await page.get_by_test_id("api-key").fill(API_KEY)
+    await page.get_by_test_id("sign-in").click()
+    await expect(page.get_by_test_id("who")).to_have_text("administrator: every session")
+    await expect(items).to_have_count(3)
 
 
 async def test_a_wrong_key_does_not_sign_in(browser: Browser, hub: HubProcess) -> None:

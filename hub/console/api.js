@@ -1,4 +1,5 @@
-// HTTP calls to the hub. Every call carries X-Internal-Auth; the key lives in sessionStorage
+// HTTP calls to the hub. Every call carries the credential — a user token as
+// `Authorization: Bearer`, the internal key as X-Internal-Auth; it lives in sessionStorage
 // only (gone when the tab closes, never in the URL or localStorage, so it does not leak into
 // history, logs or other tabs).
 
@@ -44,8 +45,16 @@ export function socketUrl(sessionId, params) {
   return url.href;
 }
 
+// A JWT is three base64url parts; anything else is taken for the internal key.
+const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]+$/;
+
+function credentialHeaders(key) {
+  if (key && JWT_SHAPE.test(key)) return { Authorization: `Bearer ${key}` };
+  return { 'X-Internal-Auth': key ?? '' };
+}
+
 async function request(method, path, { body, key = auth.key() } = {}) {
-  const headers = { 'X-Internal-Auth': key ?? '', Accept: 'application/json' };
+  const headers = { ...credentialHeaders(key), Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const response = await fetch(apiUrl(path), {
     method,
@@ -81,8 +90,8 @@ function query(params) {
 const sessionPath = (id, rest = '') => `/sessions/${encodeURIComponent(id)}${rest}`;
 
 export const api = {
-  /** Validates a candidate key without storing it: GET /agents is cheap and needs auth. */
-  checkKey: (key) => request('GET', '/agents', { key }),
+  /** Validates a candidate credential without storing it; says whom it names. */
+  checkKey: (key) => request('GET', '/auth/me', { key }),
   agents: () => authed('GET', '/agents'),
   sessions: ({ limit = 20, before, q } = {}) => authed('GET', `/sessions${query({ limit, before, q })}`),
   createSession: () => authed('POST', '/sessions', { body: {} }),

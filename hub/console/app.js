@@ -48,10 +48,10 @@ async function signIn(event) {
   if (!key) return showSignInError('Enter the API key.');
   $('sign-in').disabled = true;
   try {
-    const agents = await api.checkKey(key);
+    const me = await api.checkKey(key);
     auth.save(key);
     $('api-key').value = '';
-    enterApp(agents);
+    await enterApp(me);
   } catch (error) {
     showSignInError(signInMessage(error));
   } finally {
@@ -60,7 +60,7 @@ async function signIn(event) {
 }
 
 function signInMessage(error) {
-  if (error instanceof ApiError && error.status === 401) return 'The hub refused this key (401 unauthorized).';
+  if (error instanceof ApiError && error.status === 401) return `The hub refused this credential (401): ${error.message}`;
   return `Could not reach the hub: ${error.message}`;
 }
 
@@ -70,15 +70,19 @@ function showSignInError(text) {
   node.hidden = !text;
 }
 
-function enterApp(agents) {
+async function enterApp(me) {
   showSignInError('');
+  const who = $('who');
+  who.textContent = me.admin ? 'administrator: every session' : `signed in as ${me.user}`;
+  who.title = me.admin ? 'Signed in with the internal key, which sees every session' : 'Only your own sessions are shown';
+  who.hidden = false;
   document.body.classList.replace('signed-out', 'signed-in');
   $('sign-in-view').hidden = true;
   $('app').hidden = false;
   $('sign-out').hidden = false;
   $('toggle-inspector').hidden = false;
-  fillAgents(agents?.agents);
   sessions.refresh();
+  fillAgents((await api.agents())?.agents);
   openFromHash();
 }
 
@@ -88,6 +92,7 @@ function signOut(message = '') {
   document.body.classList.replace('signed-in', 'signed-out');
   $('app').hidden = true;
   $('sign-out').hidden = true;
+  $('who').hidden = true;
   $('toggle-inspector').hidden = true;
   $('sign-in-view').hidden = false;
   clear($('session-list'));
@@ -100,7 +105,7 @@ async function resumeSignIn() {
   const key = auth.key();
   if (!key) return;
   try {
-    enterApp(await api.checkKey(key));
+    await enterApp(await api.checkKey(key));
   } catch (error) {
     signOut(signInMessage(error));
   }

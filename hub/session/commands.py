@@ -17,7 +17,12 @@ class _Value(BaseModel):
 
 class Sender(_Value):
     role: ClientRole
-    name: str  # in the audit trail: `ide:3f2a…`, `console:…`, `sse`, `rest`
+    name: str  # in the audit trail: `ide:3f2a…`, `console:…`, `sse`, `rest`, + ` (user)`
+    user: str | None = None  # the token's user; None: the internal key
+
+    @classmethod
+    def of(cls, role: ClientRole, client: str, user: str | None) -> Sender:
+        return cls(role=role, name=client if user is None else f"{client} ({user})", user=user)
 
 
 class Command(_Value):
@@ -38,6 +43,3 @@ class Refused(_Value):
 
 
 Outcome = Annotated[Accepted | Refused, Discriminator("kind")]
-
-REST = Sender(role="rest", name="rest")
-SSE = Sender(role="sse", name="sse")

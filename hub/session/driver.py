@@ -46,6 +46,7 @@ from hub.session.machine import (
 )
 from hub.session.perform import perform
 from hub.session.timers import Timers
+from hub.users import UserLimits
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,12 @@ class LiveSession:
         retention: Retention | None = None,
         frames_per_second: float = 20.0,
         max_replay_frames: int = 4096,
+        owner: str | None = None,
+        users: UserLimits | None = None,
     ) -> None:
         self.id = session_id
+        self.owner = owner  # the user it belongs to; None: the internal key's
+        self.users = users or UserLimits()
         self.current_agent = current_agent
         self.engine = engine
         self.store = store
@@ -261,6 +266,8 @@ class LiveSession:
     async def _turn(self, work: Work) -> TurnOutcome:
         kind = "message" if work.kind == "message" else "continue"
         self.publish(p.RunStarted, run_id=work.run_id, agent=self.current_agent, kind=kind)
+        if self.owner is not None:
+            self.users.run_started(self.owner, self.id)
         outcome = TurnOutcome("error")
         try:
             await self.store.mark_running(self.id, True)
@@ -299,6 +306,8 @@ class LiveSession:
             waiting_for=waiting,
         )
         self._run, self._streaming = None, []
+        if self.owner is not None:
+            self.users.run_ended(self.owner, self.id)
         self._apply(self.machine.run_ended())
         self._check_quiet()
 

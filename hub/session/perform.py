@@ -18,6 +18,7 @@ from hub.fanout import Subscriber
 from hub.ratelimit import RateLimit
 from hub.session.commands import Accepted, Command
 from hub.session.machine import SessionMachine, SessionState
+from hub.users import UserLimits
 
 
 class Acting(Protocol):
@@ -28,6 +29,8 @@ class Acting(Protocol):
     store: HistoryStore
     machine: SessionMachine
     rate: RateLimit
+    owner: str | None
+    users: UserLimits
 
     def reply(self, client: Subscriber, model: type[p.HubFrameModel], **fields: object) -> None: ...
 
@@ -52,17 +55,14 @@ async def perform(live: Acting, command: Command, origin: Subscriber | None) -> 
         return Accepted()
     if live.machine.state is SessionState.CLOSED:
         raise Refusal(ErrorCode.SESSION_CLOSED, "the hub is shutting this session down")
-    if not isinstance(frame, p.Cancel) and not live.rate.take():
-        raise Refusal(
-            ErrorCode.RATE_LIMITED,
-            f"more than {live.rate.per_second:g} frames per second on this session; "
-            "this one was dropped",
-        )
+    if not isinstance(frame, p.Cancel):
+        _check_rates(live, sender.user)
     match frame:
         case p.UserMessage(content=content, role=role, interrupt=interrupt):
             if (question := live.machine.question()) is not None:
                 await results.take_result(live.store, live.id, question.call_id, content, None)
                 return Accepted(run_id=live.answered(question.call_id))
+            _check_running(live)
             return Accepted(run_id=await live.enqueue(content, role, interrupt=interrupt))
         case p.ToolResult(call_id=call_id, result=result, error=error):
             await results.take_result(live.store, live.id, call_id, result, error)
@@ -87,3 +87,31 @@ async def perform(live: Acting, command: Command, origin: Subscriber | None) -> 
         case p.Cancel():
             return Accepted(stopped=live.cancel())
     raise Refusal(ErrorCode.NOT_SUPPORTED, f"{frame.type} is not supported here")
+
+
+def _check_rates(live: Acting, user: str | None) -> None:
+    if user is not None and not live.users.take_message(user):
+        raise Refusal(
+            ErrorCode.RATE_LIMITED,
+            f"user {user} sends more than {live.users.messages_per_second:g} frames per second "
+            "(AGENT_RUNTIME__MAX_MESSAGES_PER_SECOND_PER_USER); this one was dropped",
+        )
+    if not live.rate.take():
+        raise Refusal(
+            ErrorCode.RATE_LIMITED,
+            f"more than {live.rate.per_second:g} frames per second on this session; "
+            "this one was dropped",
+        )
+
+
+def _check_running(live: Acting) -> None:
+    """A message that would start a run counts against its owner's running sessions."""
+    owner = live.owner
+    if owner is None or live.machine.state is not SessionState.IDLE:
+        return  # behind a running turn it is queued, which costs no model call
+    if not live.users.may_start(owner, live.id):
+        raise Refusal(
+            ErrorCode.RATE_LIMITED,
+            f"user {owner} has {live.users.max_running_sessions} sessions running "
+            "(AGENT_RUNTIME__MAX_RUNNING_SESSIONS_PER_USER); send this again when one ends",
+        )

@@ -1,0 +1,16 @@
+from tortoise import migrations
+from tortoise.migrations import operations as ops
+from tortoise import fields
+
+class Migration(migrations.Migration):
+    dependencies = [('models', '0009_notice_details')]
+
+    initial = False
+
+    operations = [
+        ops.AddField(
+            model_name='ChatSession',
+            name='owner',
+            field=fields.CharField(null=True, db_index=True, max_length=128),
+        ),
+    ]
