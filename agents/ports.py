@@ -60,6 +60,7 @@ class HistoryStore(Protocol):
         tool_call_id: str | None = None,
         notice: bool = False,
         details: dict[str, Any] | None = None,
+        author: str | None = None,
     ) -> StoredMessage: ...
 
     async def update_message(
@@ -75,7 +76,9 @@ class HistoryStore(Protocol):
         self, session_id: str, limit: int, before: int | None = None
     ) -> list[StoredMessage]: ...
 
-    async def queue_message(self, session_id: str, role: str, content: str) -> int: ...
+    async def queue_message(
+        self, session_id: str, role: str, content: str, author: str | None = None
+    ) -> int: ...
 
     async def unqueue_message(self, queued_id: int) -> None: ...
 

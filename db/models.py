@@ -40,6 +40,8 @@ class Message(Model):
     status = fields.CharEnumField(MessageStatus, default=MessageStatus.COMPLETE)
     # A notice for people (an agent switch, an interrupted run), never sent to the model.
     notice = fields.BooleanField(default=False)
+    # Who sent a user message, as the audit trail names clients: `ide:3f2a (alice)`, `rest`.
+    author = fields.CharField(max_length=200, null=True)
     # What a notice records beyond its text, e.g. how an agent switch was decided.
     details: fields.Field[dict[str, Any] | None] = fields.JSONField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -58,6 +60,7 @@ class QueuedMessage(Model):
     )
     role = fields.CharField(max_length=16)
     content = fields.TextField()
+    author = fields.CharField(max_length=200, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -62,6 +62,7 @@ class StoredMessage:
     created_at: datetime
     notice: bool = False  # for people only (an agent switch, an interrupted run)
     details: dict[str, Any] | None = None  # a notice's facts beyond its text
+    author: str | None = None  # who sent a user message (the audit trail's name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,7 @@ class StoredQueued:
     id: int
     role: str
     content: str
+    author: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ def message(row: Message) -> StoredMessage:
         created_at=row.created_at,
         notice=row.notice,
         details=row.details,
+        author=row.author,
     )
 
 

@@ -130,6 +130,7 @@ class Store:
         tool_call_id: str | None = None,
         notice: bool = False,
         details: dict[str, Any] | None = None,
+        author: str | None = None,
     ) -> StoredMessage:
         """`notice`: a message for people only, kept out of the model's context."""
         row = await Message.create(
@@ -142,6 +143,7 @@ class Store:
             tool_call_id=tool_call_id,
             notice=notice,
             details=storable(details) if details else None,
+            author=storable(author),
         )
         return rows.message(row)
 
@@ -170,8 +172,12 @@ class Store:
         newest_first = await query.order_by("-id").limit(limit)
         return [rows.message(m) for m in reversed(newest_first)]
 
-    async def queue_message(self, session_id: str, role: str, content: str) -> int:
-        row = await QueuedMessage.create(session_id=session_id, role=role, content=content)
+    async def queue_message(
+        self, session_id: str, role: str, content: str, author: str | None = None
+    ) -> int:
+        row = await QueuedMessage.create(
+            session_id=session_id, role=role, content=storable(content), author=storable(author)
+        )
         return int(row.id)
 
     async def unqueue_message(self, queued_id: int) -> None:
@@ -180,7 +186,7 @@ class Store:
     async def queued_messages(self, session_id: str) -> list[StoredQueued]:
         """The messages still waiting to run, oldest first."""
         rows_ = await QueuedMessage.filter(session_id=session_id).order_by("id")
-        return [StoredQueued(r.id, r.role, r.content) for r in rows_]
+        return [StoredQueued(r.id, r.role, r.content, r.author) for r in rows_]
 
     # --- tool calls -------------------------------------------------------------------------
 

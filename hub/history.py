@@ -20,6 +20,7 @@ def history_message(message: StoredMessage) -> HistoryMessage:
         created_at=message.created_at.isoformat(),
         notice=message.notice,
         details=message.details,
+        author=message.author,
     )
 
 

@@ -228,6 +228,10 @@ async def test_a_decision_records_the_user_who_made_it(hub: HubProcess, llm: Scr
         while resolved["type"] != "approval_resolved":
             resolved = orjson.loads(await ws.recv())
     assert resolved["decided_by"].endswith("(alice)") and resolved["decided_by"].startswith("ide:")
+    async with client(hub, alice) as as_alice:
+        history = (await as_alice.get("/sessions/audit/history")).json()["messages"]
+    (message,) = [m for m in history if m["role"] == "user"]
+    assert message["author"] == resolved["decided_by"]  # the same client, the same user
 
 
 async def test_limits_per_user_have_their_own_errors(

@@ -142,6 +142,9 @@ class HistoryMessage(BaseModel):
     details: dict[str, Any] | None = Field(
         None, description="A notice's facts, e.g. an agent switch's method and confidence."
     )
+    author: str | None = Field(
+        None, description="Who sent a user message: the client and, for a token, its user."
+    )
 
 
 class InFlightMessage(BaseModel):

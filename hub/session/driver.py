@@ -110,7 +110,7 @@ class LiveSession:
             self.go_on()
         for queued in await self.store.queued_messages(self.id):
             role = cast(p.Role, queued.role)  # stored from a validated frame
-            work = Work(new_run_id(), "message", role, queued.content, queued.id)
+            work = Work(new_run_id(), "message", role, queued.content, queued.id, queued.author)
             self._apply(self.machine.message(work))
 
     # --- clients ----------------------------------------------------------------------------
@@ -218,11 +218,18 @@ class LiveSession:
 
     # --- runs -------------------------------------------------------------------------------
 
-    async def enqueue(self, content: str, role: p.Role = "user", *, interrupt: bool = False) -> str:
+    async def enqueue(
+        self,
+        content: str,
+        role: p.Role = "user",
+        *,
+        interrupt: bool = False,
+        author: str | None = None,
+    ) -> str:
         """Run this message now, or store it first if it has to wait: a crash loses nothing."""
-        work = Work(new_run_id(), "message", role, content)
+        work = Work(new_run_id(), "message", role, content, author=author)
         if self.machine.state is not SessionState.IDLE or self.machine.queue:
-            queued_id = await self.store.queue_message(self.id, role, content)
+            queued_id = await self.store.queue_message(self.id, role, content, author)
             work = dataclasses.replace(work, queued_id=queued_id)
         self._apply(self.machine.message(work, interrupt=interrupt))
         return work.run_id
@@ -273,7 +280,7 @@ class LiveSession:
             await self.store.mark_running(self.id, True)
             if work.kind == "message":
                 await self.store.add_message(
-                    self.id, work.role, work.content, agent=self.current_agent
+                    self.id, work.role, work.content, agent=self.current_agent, author=work.author
                 )
                 if work.queued_id is not None:  # after adding: a crash between runs it twice
                     await self.store.unqueue_message(work.queued_id)

@@ -60,6 +60,7 @@ class Work:
     role: MessageRole = "user"
     content: str = ""
     queued_id: int | None = None  # stored while it waits (so a crash does not lose it)
+    author: str | None = None  # who sent the message
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ unexpected) into the command's `Refused` answer.
 
 from __future__ import annotations
 
+import logging
 from typing import Protocol
 
 from agents.ports import HistoryStore
@@ -19,6 +20,8 @@ from hub.ratelimit import RateLimit
 from hub.session.commands import Accepted, Command
 from hub.session.machine import SessionMachine, SessionState
 from hub.users import UserLimits
+
+log = logging.getLogger(__name__)
 
 
 class Acting(Protocol):
@@ -37,7 +40,12 @@ class Acting(Protocol):
     def emit(self, event: RunEvent) -> None: ...
 
     async def enqueue(
-        self, content: str, role: p.Role = "user", *, interrupt: bool = False
+        self,
+        content: str,
+        role: p.Role = "user",
+        *,
+        interrupt: bool = False,
+        author: str | None = None,
     ) -> str: ...
 
     def go_on(self) -> str: ...
@@ -63,7 +71,8 @@ async def perform(live: Acting, command: Command, origin: Subscriber | None) -> 
                 await results.take_result(live.store, live.id, question.call_id, content, None)
                 return Accepted(run_id=live.answered(question.call_id))
             _check_running(live)
-            return Accepted(run_id=await live.enqueue(content, role, interrupt=interrupt))
+            run_id = await live.enqueue(content, role, interrupt=interrupt, author=sender.name)
+            return Accepted(run_id=run_id)
         case p.ToolResult(call_id=call_id, result=result, error=error):
             await results.take_result(live.store, live.id, call_id, result, error)
             return Accepted(run_id=live.answered(call_id))
@@ -85,7 +94,11 @@ async def perform(live: Acting, command: Command, origin: Subscriber | None) -> 
                 live.emit(switched)
             return Accepted(run_id=await live.enqueue(content) if content else None)
         case p.Cancel():
-            return Accepted(stopped=live.cancel())
+            stopped = live.cancel()
+            log.info(
+                "session %s: cancel from %s (stopped a turn: %s)", live.id, sender.name, stopped
+            )
+            return Accepted(stopped=stopped)
     raise Refusal(ErrorCode.NOT_SUPPORTED, f"{frame.type} is not supported here")
 
 

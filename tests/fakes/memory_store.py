@@ -66,6 +66,7 @@ class MemoryStore:
         tool_call_id: str | None = None,
         notice: bool = False,
         details: dict[str, Any] | None = None,
+        author: str | None = None,
     ) -> StoredMessage:
         calls = list(tool_calls) if tool_calls else None
         message = StoredMessage(
@@ -80,6 +81,7 @@ class MemoryStore:
             _now(),
             notice,
             details,
+            author,
         )
         self.messages.append(message)
         self.changed.set()
@@ -112,9 +114,11 @@ class MemoryStore:
         ]
         return found[-limit:]
 
-    async def queue_message(self, session_id: str, role: str, content: str) -> int:
+    async def queue_message(
+        self, session_id: str, role: str, content: str, author: str | None = None
+    ) -> int:
         queued_id = next(self._queued_ids)
-        self.queue.append((session_id, StoredQueued(queued_id, role, content)))
+        self.queue.append((session_id, StoredQueued(queued_id, role, content, author)))
         return queued_id
 
     async def unqueue_message(self, queued_id: int) -> None:

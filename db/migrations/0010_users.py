@@ -13,4 +13,14 @@ class Migration(migrations.Migration):
             name='owner',
             field=fields.CharField(null=True, db_index=True, max_length=128),
         ),
+        ops.AddField(
+            model_name='Message',
+            name='author',
+            field=fields.CharField(null=True, max_length=200),
+        ),
+        ops.AddField(
+            model_name='QueuedMessage',
+            name='author',
+            field=fields.CharField(null=True, max_length=200),
+        ),
     ]
