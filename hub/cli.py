@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import secrets
 import sys
 
@@ -35,6 +36,24 @@ def build_parser() -> argparse.ArgumentParser:
         "and printed once, with a user token for the user 'dev' (and, without "
         f"{ENV_PREFIX}AUTH_JWT_SECRET, a random secret for this run)",
     )
+    bridge = commands.add_parser(
+        "acp",
+        help="speak the Agent Client Protocol on stdio, for editors (Zed, JetBrains, Neovim)",
+        description="An ACP agent over stdin/stdout backed by a hub: the editor launches it, "
+        "each ACP session is a hub session. Logs go to stderr.",
+    )
+    bridge.add_argument(
+        "--url",
+        default=os.environ.get("AGENT_HUB_URL", "http://127.0.0.1:8001"),
+        help="the hub (default: $AGENT_HUB_URL or http://127.0.0.1:8001)",
+    )
+    bridge.add_argument(
+        "--token",
+        default=os.environ.get("AGENT_HUB_TOKEN")
+        or os.environ.get(f"{ENV_PREFIX}INTERNAL_API_KEY"),
+        help="a user token or the internal key "
+        f"(default: $AGENT_HUB_TOKEN or ${ENV_PREFIX}INTERNAL_API_KEY)",
+    )
     token = commands.add_parser(
         "token",
         help="print a user token signed with the hub's secret",
@@ -61,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "acp":
+        return _acp(args.url, args.token)
     if args.command == "schema":
         from hub.protocol import json_schema
 
@@ -132,6 +153,20 @@ def _print_token(settings: Settings, user: str, ttl: float) -> int:
         settings.auth_jwt_audience,
     )
     print(issue_token(secret, user, ttl, issuer, audience))
+    return 0
+
+
+def _acp(url: str, token: str | None) -> int:
+    if not token:
+        print("agent-hub acp: pass --token (a user token or the internal key)", file=sys.stderr)
+        return 2
+    from hub_client.acp.agent import serve as serve_acp
+
+    # stdout carries JSON-RPC: everything else goes to stderr.
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+    asyncio.run(serve_acp(url, token))
     return 0
 
 

@@ -1,0 +1,248 @@
+"""`agent-hub acp` driven by the ACP SDK's own client side, against a real hub process and the
+scripted model: the bridge is spawned over stdio exactly as an editor spawns it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import acp
+import pytest
+from acp.core import ClientSideConnection
+from acp.schema import (
+    AgentMessageChunk,
+    AllowedOutcome,
+    ClientCapabilities,
+    CreateTerminalResponse,
+    CurrentModeUpdate,
+    FileSystemCapabilities,
+    PermissionOption,
+    ReadTextFileResponse,
+    ReleaseTerminalResponse,
+    RequestPermissionResponse,
+    TerminalOutputResponse,
+    ToolCallProgress,
+    ToolCallStart,
+    ToolCallUpdate,
+    UserMessageChunk,
+    WaitForTerminalExitResponse,
+    WriteTextFileResponse,
+)
+
+from tests.conftest import API_KEY, routed
+from tests.hub_process import HubProcess
+from tests.scripted_llm import Hang, ScriptedLLM, Text, ToolCalls
+
+
+class Editor:
+    """The editor's side: files in a folder, terminals as subprocesses, scripted answers to
+    permission requests, and every update it was sent."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.updates: list[Any] = []
+        self.answers: list[str] = []  # option ids, in the order requests come
+        self.asked: list[ToolCallUpdate] = []
+        self.terminals: dict[str, tuple[int, str]] = {}
+        self.streaming = asyncio.Event()
+
+    async def request_permission(
+        self, session_id: str, tool_call: ToolCallUpdate, options: list[PermissionOption],
+        **kwargs: Any,
+    ) -> RequestPermissionResponse:  # fmt: skip
+        self.asked.append(tool_call)
+        chosen = self.answers.pop(0)
+        assert chosen in {o.option_id for o in options}
+        return RequestPermissionResponse(
+            outcome=AllowedOutcome(outcome="selected", option_id=chosen)
+        )
+
+    async def session_update(self, session_id: str, update: Any, **kwargs: Any) -> None:
+        self.updates.append(update)
+        if isinstance(update, AgentMessageChunk):
+            self.streaming.set()
+
+    async def read_text_file(
+        self, session_id: str, path: str, line: int | None = None, limit: int | None = None,
+        **kwargs: Any,
+    ) -> ReadTextFileResponse:  # fmt: skip
+        if (text := self._file(path).read()) is None:
+            raise acp.RequestError.resource_not_found(path)
+        return ReadTextFileResponse(content=text)
+
+    async def write_text_file(
+        self, session_id: str, path: str, content: str, **kwargs: Any
+    ) -> WriteTextFileResponse:
+        self._file(path).write(content)
+        return WriteTextFileResponse()
+
+    def _file(self, path: str) -> EditorFile:
+        assert Path(path).is_relative_to(self.root), path  # the bridge keeps to the session's cwd
+        return EditorFile(Path(path))
+
+    async def create_terminal(
+        self, session_id: str, command: str, args: list[str] | None = None, cwd: str | None = None,
+        **kwargs: Any,
+    ) -> CreateTerminalResponse:  # fmt: skip
+        process = await asyncio.create_subprocess_exec(
+            command, *(args or []), cwd=cwd, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        output, _ = await process.communicate()
+        terminal_id = f"t{len(self.terminals)}"
+        self.terminals[terminal_id] = (process.returncode or 0, output.decode())
+        return CreateTerminalResponse(terminal_id=terminal_id)
+
+    async def wait_for_terminal_exit(
+        self, session_id: str, terminal_id: str, **kwargs: Any
+    ) -> WaitForTerminalExitResponse:
+        return WaitForTerminalExitResponse(exit_code=self.terminals[terminal_id][0])
+
+    async def terminal_output(
+        self, session_id: str, terminal_id: str, **kwargs: Any
+    ) -> TerminalOutputResponse:
+        return TerminalOutputResponse(output=self.terminals[terminal_id][1], truncated=False)
+
+    async def release_terminal(
+        self, session_id: str, terminal_id: str, **kwargs: Any
+    ) -> ReleaseTerminalResponse:
+        return ReleaseTerminalResponse()
+
+    def text(self) -> str:
+        return "".join(u.content.text for u in self.updates if isinstance(u, AgentMessageChunk))
+
+    def of(self, kind: type) -> list[Any]:
+        return [u for u in self.updates if isinstance(u, kind)]
+
+
+class EditorFile:
+    """A file as the editor's buffers hold it (small: read and written at once)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def read(self) -> str | None:
+        return self.path.read_text() if self.path.exists() else None
+
+    def write(self, text: str) -> None:
+        self.path.write_text(text)
+
+
+@pytest.fixture
+def hub(tmp_path: Path, llm: ScriptedLLM) -> Iterator[HubProcess]:
+    process = HubProcess(tmp_path, llm.base_url).start()
+    yield process
+    process.stop()
+
+
+@asynccontextmanager
+async def bridge(hub: HubProcess, editor: Editor) -> AsyncIterator[ClientSideConnection]:
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}
+    async with acp.spawn_agent_process(
+        editor, sys.executable, "-m", "hub.cli", "acp", "--url", hub.http_url, "--token", API_KEY,
+        env=env, transport_kwargs={"stderr": None},
+    ) as (conn, _process):  # fmt: skip
+        await conn.initialize(
+            protocol_version=acp.PROTOCOL_VERSION,
+            client_capabilities=ClientCapabilities(
+                fs=FileSystemCapabilities(read_text_file=True, write_text_file=True), terminal=True
+            ),
+        )
+        yield conn
+
+
+def prompt(text: str) -> list[Any]:
+    return [acp.text_block(text)]
+
+
+async def test_a_prompt_streams_switches_mode_and_reads_a_file_in_the_editor(
+    hub: HubProcess, llm: ScriptedLLM, tmp_path: Path
+) -> None:
+    (tmp_path / "main.py").write_text("print('hi')\n")
+    editor = Editor(tmp_path)
+    read = ToolCalls([("r-1", "read_file", {"path": "main.py"})])
+    llm.push(routed("coder", "code"), read, Text(["It prints ", "hi."]))
+    async with bridge(hub, editor) as conn:
+        session = await conn.new_session(cwd=str(tmp_path), mcp_servers=[])
+        assert session.modes is not None and session.modes.current_mode_id == "orchestrator"
+        assert {m.id for m in session.modes.available_modes} == {
+            "orchestrator", "coder", "architect", "debug", "ask"
+        }  # fmt: skip
+        done = await conn.prompt(session_id=session.session_id, prompt=prompt("what does it do?"))
+    assert done.stop_reason == "end_turn"
+    assert editor.text() == "It prints hi."
+    assert [u.current_mode_id for u in editor.of(CurrentModeUpdate)] == ["coder"]
+    (started,) = editor.of(ToolCallStart)
+    assert (started.tool_call_id, started.kind, started.title) == (
+        "r-1",
+        "read",
+        "read_file main.py",
+    )
+    finished = [u for u in editor.of(ToolCallProgress) if u.status == "completed"]
+    assert finished and "print('hi')" in finished[-1].content[0].content.text
+    told = llm.requests[-1]["messages"][-1]  # the model read the editor's file
+    assert told["role"] == "tool" and told["content"] == "print('hi')\n"
+
+
+async def test_permissions_allow_always_and_reject_and_a_command_in_a_terminal(
+    hub: HubProcess, llm: ScriptedLLM, tmp_path: Path
+) -> None:
+    editor = Editor(tmp_path)
+    write = ToolCalls([("w-1", "write_file", {"path": "notes.md", "content": "one\n"})])
+    again = ToolCalls([("w-2", "write_file", {"path": "notes.md", "content": "two\n"})])
+    command = ToolCalls([("c-1", "execute_command", {"command": "echo from-the-editor"})])
+    llm.push(routed("coder", "code"), write, again, Text(["written"]))
+    editor.answers = ["allow_always"]  # the second write is allowed by the rule
+    async with bridge(hub, editor) as conn:
+        session_id = (await conn.new_session(cwd=str(tmp_path), mcp_servers=[])).session_id
+        first = await conn.prompt(session_id=session_id, prompt=prompt("write notes"))
+        assert first.stop_reason == "end_turn"
+        assert (tmp_path / "notes.md").read_text() == "two\n"
+        assert [c.tool_call_id for c in editor.asked] == ["w-1"]
+        diff = editor.of(ToolCallStart)[0].content[0]
+        assert (diff.type, diff.new_text, diff.old_text) == ("diff", "one\n", None)
+
+        editor.answers = ["reject_once", "allow_once"]
+        nope = ToolCalls([("c-0", "execute_command", {"command": "rm -rf build"})])
+        llm.push(nope, command, Text(["ran it"]))
+        second = await conn.prompt(session_id=session_id, prompt=prompt("clean and echo"))
+    assert second.stop_reason == "end_turn"
+    assert [c.tool_call_id for c in editor.asked] == ["w-1", "c-0", "c-1"]
+    rejected = [u for u in editor.of(ToolCallProgress) if u.tool_call_id == "c-0"]
+    assert rejected[-1].status == "failed"
+    results = [m for m in llm.requests[-1]["messages"] if m["role"] == "tool"]
+    assert "from-the-editor" in results[-1]["content"] and "exit code 0" in results[-1]["content"]
+
+
+async def test_cancel_mode_switch_load_and_list(
+    hub: HubProcess, llm: ScriptedLLM, tmp_path: Path
+) -> None:
+    editor = Editor(tmp_path)
+    llm.push(routed("ask", "a question"), Hang(["thinking "]))
+    async with bridge(hub, editor) as conn:
+        session_id = (await conn.new_session(cwd=str(tmp_path), mcp_servers=[])).session_id
+        turn = asyncio.create_task(conn.prompt(session_id=session_id, prompt=prompt("why?")))
+        await asyncio.wait_for(editor.streaming.wait(), 10)
+        await conn.cancel(session_id=session_id)
+        assert (await asyncio.wait_for(turn, 10)).stop_reason == "cancelled"
+        llm.release()
+        await conn.set_session_mode(session_id=session_id, mode_id="architect")
+        with pytest.raises(acp.RequestError):
+            await conn.set_session_mode(session_id=session_id, mode_id="nope")
+    assert [u.current_mode_id for u in editor.of(CurrentModeUpdate)][-1] == "architect"
+
+    later = Editor(tmp_path)  # another editor window, another bridge process
+    async with bridge(hub, later) as conn:
+        listed = await conn.list_sessions(cwd=str(tmp_path))
+        assert session_id in [s.session_id for s in listed.sessions]
+        loaded = await conn.load_session(cwd=str(tmp_path), session_id=session_id, mcp_servers=[])
+        assert loaded.modes is not None and loaded.modes.current_mode_id == "architect"
+        with pytest.raises(acp.RequestError):
+            await conn.load_session(cwd=str(tmp_path), session_id="no-such", mcp_servers=[])
+    replayed = [(type(u), u.content.text) for u in later.updates]
+    assert replayed == [(UserMessageChunk, "why?"), (AgentMessageChunk, "thinking ")]
