@@ -23,7 +23,7 @@ from agents.run.tools import ToolRunner
 from db.config import tortoise_config
 from db.migrate import apply_migrations
 from db.store import Store
-from hub import approvals_api, errors, rest, sse, ws
+from hub import agui, approvals_api, errors, rest, sse, ws
 from hub.auth import Authenticate, TicketBook
 from hub.cluster.bus import RedisBus
 from hub.cluster.owner import Cluster
@@ -114,6 +114,7 @@ def create_app(settings: Settings) -> Starlette:
             *rest.routes,
             *approvals_api.routes,
             *sse.routes,
+            *agui.routes,
             *ws.routes,
             Mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console"),
         ],

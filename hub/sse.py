@@ -7,7 +7,6 @@ and the stream ends with `data: [DONE]`.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,8 +18,8 @@ from starlette.routing import Route
 
 from hub import protocol
 from hub.access import sender_for, session_for
-from hub.codec import Frame
 from hub.errors import ApiError
+from hub.listener import RunListener
 from hub.requests import read_json, refusal_error, validation_error
 from hub.session.commands import Command, Refused
 from hub.state import hub_state
@@ -85,60 +84,30 @@ def seed_event(data: dict[str, Any]) -> bytes | None:
     return b"data: " + orjson.dumps({k: data[k] for k in keys}) + b"\n\n"
 
 
-class RunListener:
-    """A `Subscriber` that keeps what one request caused: the agent switches published while
-    acting, then the frames of the run it started (if any), from its start to its end."""
-
-    name = "sse"
-
-    def __init__(self) -> None:
-        self._run_id: str | None = None
-        self._following = False
-        self._active = False
-        self._frames: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-
-    def follow(self, run_id: str | None) -> None:
-        """The run to stream; None: the request started none, so the stream ends now."""
-        self._run_id, self._following = run_id, True
-        if run_id is None:
-            self._frames.put_nowait(None)
-
-    def deliver(self, frame: Frame) -> None:
-        data = frame.data
-        if not self._following:
-            if data["type"] == "agent_switched":
-                self._frames.put_nowait(data)
-        elif data["type"] == "run_started" and data["run_id"] == self._run_id:
-            self._active = True
-        elif data["type"] == "run_finished" and data["run_id"] == self._run_id:
-            self._active = False
-            self._frames.put_nowait(None)
-        elif self._active:
-            self._frames.put_nowait(data)
-
-    async def events(self) -> AsyncIterator[bytes]:
-        # An `is_final` event waits for the next one: when a model call fails, its error goes
-        # first, so a client that stops reading at `is_final` still sees why.
-        held: bytes | None = None
-        while (data := await self._frames.get()) is not None:
-            if (event := seed_event(data)) is None:
-                continue
-            if data["type"] == "assistant_message" and data["is_final"]:
-                if held is not None:
-                    yield held
-                held = event
-                continue
-            error = data["type"] == "error"
-            if error:
-                yield event
+async def seed_events(listener: RunListener) -> AsyncIterator[bytes]:
+    """The run in the original's event format."""
+    # An `is_final` event waits for the next one: when a model call fails, its error goes
+    # first, so a client that stops reading at `is_final` still sees why.
+    held: bytes | None = None
+    async for data in listener.frames():
+        if (event := seed_event(data)) is None:
+            continue
+        if data["type"] == "assistant_message" and data["is_final"]:
             if held is not None:
                 yield held
-                held = None
-            if not error:
-                yield event
+            held = event
+            continue
+        error = data["type"] == "error"
+        if error:
+            yield event
         if held is not None:
             yield held
-        yield DONE
+            held = None
+        if not error:
+            yield event
+    if held is not None:
+        yield held
+    yield DONE
 
 
 async def message_stream(request: Request) -> Response:
@@ -157,7 +126,7 @@ async def message_stream(request: Request) -> Response:
 
     async def stream() -> AsyncIterator[bytes]:
         try:
-            async for event in listener.events():
+            async for event in seed_events(listener):
                 yield event
         finally:
             session.detach(listener)

@@ -1,0 +1,111 @@
+"""`POST /ag-ui` against the in-process hub: every event parsed and validated by `ag_ui.core`,
+a run streamed, an approval as an interrupt answered by the next run's `resume`, a tool the
+client runs, a failure as RUN_ERROR."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from ag_ui import core as ag
+from pydantic import TypeAdapter
+
+from tests.conftest import routed
+from tests.scripted_llm import Fail, ScriptedLLM, Text, ToolCalls
+
+EVENTS: TypeAdapter[ag.Event] = TypeAdapter(ag.Event)
+
+
+def run_input(thread: str, run: str, **fields: Any) -> dict[str, Any]:
+    body = {"threadId": thread, "runId": run, "state": {}, "messages": [], "tools": [],
+            "context": [], "forwardedProps": {}}  # fmt: skip
+    return body | fields
+
+
+def user(text: str, message_id: str = "u1") -> dict[str, Any]:
+    return {"id": message_id, "role": "user", "content": text}
+
+
+async def events(client: httpx.AsyncClient, body: dict[str, Any]) -> list[Any]:
+    response = await client.post("/ag-ui", json=body, headers={"Accept": "text/event-stream"})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/event-stream")
+    chunks = [c for c in response.text.split("\n\n") if c.strip()]
+    assert all(c.startswith("data: ") for c in chunks)
+    return [EVENTS.validate_json(c.removeprefix("data: ")) for c in chunks]
+
+
+def kinds(stream: list[Any]) -> list[str]:
+    return [e.type.value for e in stream]
+
+
+async def test_a_run_streams_text_and_steps(
+    app_client: httpx.AsyncClient, llm: ScriptedLLM
+) -> None:
+    llm.push(routed("ask", "a question"), Text(["Hello, ", "world"]))
+    stream = await events(app_client, run_input("ag-1", "r1", messages=[user("hi there")]))
+    assert kinds(stream) == [
+        "RUN_STARTED", "STEP_STARTED", "STEP_FINISHED", "STEP_STARTED",
+        "TEXT_MESSAGE_START", "TEXT_MESSAGE_CONTENT", "TEXT_MESSAGE_CONTENT", "TEXT_MESSAGE_END",
+        "STEP_FINISHED", "RUN_FINISHED",
+    ]  # fmt: skip
+    assert [e.step_name for e in stream if isinstance(e, ag.StepStartedEvent)] == [
+        "orchestrator", "ask"
+    ]  # fmt: skip
+    text = "".join(e.delta for e in stream if isinstance(e, ag.TextMessageContentEvent))
+    assert text == "Hello, world"
+    finished = stream[-1]
+    assert (finished.thread_id, finished.run_id, finished.outcome.type) == ("ag-1", "r1", "success")
+
+
+async def test_an_approval_is_an_interrupt_that_the_next_run_resumes(
+    app_client: httpx.AsyncClient, llm: ScriptedLLM
+) -> None:
+    write = ToolCalls([("w-1", "write_file", {"path": "a.md", "content": "x"})])
+    llm.push(routed(), write)
+    asked = await events(app_client, run_input("ag-2", "r1", messages=[user("write code")]))
+    (interrupt,) = asked[-1].outcome.interrupts
+    assert (interrupt.id, interrupt.tool_call_id, interrupt.reason) == (
+        "w-1",
+        "w-1",
+        "tool_approval",
+    )
+    start = next(e for e in asked if isinstance(e, ag.ToolCallStartEvent))
+    assert start.tool_call_name == "write_file"
+
+    # Approved: the call goes to the client to run (this hub has no workspace of its own).
+    resume = [{"interruptId": "w-1", "status": "resolved", "payload": {"decision": "approve"}}]
+    approved = await events(app_client, run_input("ag-2", "r2", resume=resume))
+    assert approved[-1].outcome.type == "success"
+    assert approved[-1].outcome.pending_tool_call_ids == ["w-1"]
+
+    llm.push(Text(["saved"]))
+    result = {"id": "t1", "role": "tool", "toolCallId": "w-1", "content": "wrote a.md"}
+    done = await events(app_client, run_input("ag-2", "r3", messages=[user("write code"), result]))
+    assert "".join(e.delta for e in done if isinstance(e, ag.TextMessageContentEvent)) == "saved"
+    told = llm.requests[-1]["messages"][-1]
+    assert told == {"role": "tool", "tool_call_id": "w-1", "content": "wrote a.md"}
+
+
+async def test_a_rejected_interrupt_tells_the_model_and_a_failure_is_run_error(
+    app_client: httpx.AsyncClient, llm: ScriptedLLM
+) -> None:
+    llm.push(routed(), ToolCalls([("w-2", "write_file", {"path": "b.md", "content": "x"})]))
+    await events(app_client, run_input("ag-3", "r1", messages=[user("write code")]))
+    llm.push(Fail(503, "overloaded"))
+    resume = [{"interruptId": "w-2", "status": "cancelled"}]
+    failed = await events(app_client, run_input("ag-3", "r2", resume=resume))
+    result = next(e for e in failed if isinstance(e, ag.ToolCallResultEvent))
+    assert result.tool_call_id == "w-2" and "rejected" in result.content
+    assert isinstance(failed[-1], ag.RunErrorEvent) and failed[-1].code == "llm_error"
+
+
+async def test_bad_input_is_a_json_error(app_client: httpx.AsyncClient) -> None:
+    missing = await app_client.post("/ag-ui", json={"threadId": "x"})
+    assert (missing.status_code, missing.json()["error"]) == (422, "invalid_request")
+    bad_thread = await app_client.post(
+        "/ag-ui", json=run_input("no spaces", "r", messages=[user("x")])
+    )
+    assert bad_thread.status_code == 422
+    nothing = await app_client.post("/ag-ui", json=run_input("ag-4", "r"))
+    assert nothing.status_code == 422 and "user message" in nothing.json()["detail"]
