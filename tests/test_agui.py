@@ -4,13 +4,21 @@ client runs, a failure as RUN_ERROR."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from ag_ui import core as ag
 from pydantic import TypeAdapter
 
-from tests.conftest import routed
+from tests.conftest import API_KEY, routed
+from tests.hub_process import HubProcess
 from tests.scripted_llm import Fail, ScriptedLLM, Text, ToolCalls
 
 EVENTS: TypeAdapter[ag.Event] = TypeAdapter(ag.Event)
@@ -109,3 +117,38 @@ async def test_bad_input_is_a_json_error(app_client: httpx.AsyncClient) -> None:
     assert bad_thread.status_code == 422
     nothing = await app_client.post("/ag-ui", json=run_input("ag-4", "r"))
     assert nothing.status_code == 422 and "user message" in nothing.json()["detail"]
+
+
+CLIENT_DIR = Path(__file__).parent / "agui_client"
+
+
+@pytest.fixture
+def hub(tmp_path: Path, llm: ScriptedLLM) -> Iterator[HubProcess]:
+    process = HubProcess(tmp_path, llm.base_url).start()
+    yield process
+    process.stop()
+
+
+async def test_the_official_javascript_client_runs_a_turn_and_an_interrupt(
+    hub: HubProcess, llm: ScriptedLLM
+) -> None:
+    node = shutil.which("node")
+    if node is None or not (CLIENT_DIR / "node_modules" / "@ag-ui" / "client").is_dir():
+        why = "needs Node and `npm ci --prefix tests/agui_client` (.ci/run does both)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the AG-UI JavaScript client is required in CI: {why}")
+        pytest.skip(why)
+    write = ToolCalls([("js-w", "write_file", {"path": "a.md", "content": "x"})])
+    llm.push(routed(), write, Text(["Left as it is."]))
+    process = await asyncio.create_subprocess_exec(
+        node, "consume.mjs", hub.http_url, API_KEY, "ag-js", cwd=CLIENT_DIR,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    first, second = (json.loads(line) for line in out.decode().splitlines())
+    assert first["types"][0] == "RUN_STARTED" and first["types"][-1] == "RUN_FINISHED"
+    assert [i["id"] for i in first["outcome"]["interrupts"]] == ["js-w"]
+    assert "TOOL_CALL_START" in first["types"]
+    assert "TOOL_CALL_RESULT" in second["types"] and second["outcome"]["type"] == "success"
+    assert second["text"] == "Left as it is."
