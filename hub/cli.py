@@ -9,6 +9,7 @@ import logging
 import os
 import secrets
 import sys
+from pathlib import Path
 
 from hub.config import ENV_PREFIX, Settings, SettingsError, load_settings
 
@@ -54,6 +55,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="a user token or the internal key "
         f"(default: $AGENT_HUB_TOKEN or ${ENV_PREFIX}INTERNAL_API_KEY)",
     )
+    chat = commands.add_parser(
+        "chat",
+        help="a session in the terminal: streaming answers, inline approvals",
+        description="Chat with a hub session in the terminal. Approvals are asked inline; "
+        "Ctrl-C stops a turn, Ctrl-D leaves. With --workspace the tools the hub sends to its "
+        "IDE run here, inside that directory.",
+    )
+    chat.add_argument("--url", default=bridge.get_default("url"), help="the hub")
+    chat.add_argument("--token", default=bridge.get_default("token"), help="as for acp")
+    chat.add_argument("--session", help="the session id (default: a new one)")
+    chat.add_argument("--workspace", type=Path, help="run IDE-side tools in this directory")
+    chat.add_argument("--plain", action="store_true", help="plain text, lines from stdin")
     token = commands.add_parser(
         "token",
         help="print a user token signed with the hub's secret",
@@ -82,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "acp":
         return _acp(args.url, args.token)
+    if args.command == "chat":
+        return _chat(args)
     if args.command == "schema":
         from hub.protocol import json_schema
 
@@ -168,6 +183,24 @@ def _acp(url: str, token: str | None) -> int:
     )
     asyncio.run(serve_acp(url, token))
     return 0
+
+
+def _chat(args: argparse.Namespace) -> int:
+    if not args.token:
+        print("agent-hub chat: pass --token (a user token or the internal key)", file=sys.stderr)
+        return 2
+    from hub_client.chat import chat
+    from hub_client.connection import HubRefused
+
+    session = args.session or f"chat-{secrets.token_hex(6)}"
+    try:
+        return asyncio.run(chat(args.url, session, args.token, args.workspace, args.plain))
+    except HubRefused as exc:
+        print(f"agent-hub chat: {exc}", file=sys.stderr)
+        return 1
+    except (ConnectionError, OSError) as exc:
+        print(f"agent-hub chat: cannot reach the hub at {args.url}: {exc}", file=sys.stderr)
+        return 1
 
 
 def _dev_key() -> str:

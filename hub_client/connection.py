@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
@@ -33,6 +34,12 @@ from hub import protocol as p
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)  # then 5 s between tries, until `give_up_after`
+JWT_SHAPE = re.compile(r"^[\w-]+\.[\w-]+\.[\w-]+$")
+
+
+def is_user_token(credential: str) -> bool:
+    """A user's JWT goes as a bearer token; anything else is taken for the internal key."""
+    return JWT_SHAPE.match(credential) is not None
 
 
 class HubRefused(Exception):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import uuid
 from typing import Any, Literal, cast
 
@@ -42,7 +41,7 @@ from acp.schema import (
 from agents.definitions import AGENTS, DEFAULT_AGENT
 from hub import protocol as p
 from hub_client.acp.editor_tools import KINDS, EditorTools, title
-from hub_client.connection import HubClient
+from hub_client.connection import HubClient, is_user_token
 from tools.workspace import ToolFailed
 
 log = logging.getLogger(__name__)
@@ -50,7 +49,6 @@ ToolStatus = Literal["pending", "in_progress", "completed", "failed"]
 
 VERSION = "0.1.0"
 SWITCH_SECONDS = 10.0
-JWT_SHAPE = re.compile(r"^[\w-]+\.[\w-]+\.[\w-]+$")
 MODES = [SessionMode(id=a.name, name=a.name, description=a.description) for a in AGENTS.values()]
 PERMISSIONS = [
     PermissionOption(option_id="allow_once", name="Allow", kind="allow_once"),
@@ -64,11 +62,6 @@ STOP_REASONS: dict[str, StopReason] = {
     "cancelled": "cancelled",
     "error": "end_turn",  # the error itself was shown as a message
 }
-
-
-def is_user_token(token: str) -> bool:
-    """A user's JWT goes as a bearer token; anything else is taken for the internal key."""
-    return JWT_SHAPE.match(token) is not None
 
 
 class HubSession:
