@@ -14,6 +14,9 @@ package's `EventEncoder`):
 - a call the client is to run (the hub's IDE-side tools) → RUN_FINISHED with its id among
   `pendingToolCallIds`; the next run's tool message carries the result;
 - a failure → RUN_ERROR with the hub's error code.
+
+A request with no messages and no `resume` asks for the thread as it is: a MESSAGES_SNAPSHOT of
+the stored conversation, so a client that lost its state (a reload, another device) resyncs.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from db.records import StoredMessage
 from hub import protocol as p
 from hub.access import sender_for, session_for
 from hub.errors import ApiError
@@ -37,6 +41,8 @@ from hub.listener import RunListener
 from hub.requests import read_json, refusal_error, validation_error
 from hub.session.commands import Accepted, Command, Refused
 from hub.state import hub_state
+
+SNAPSHOT_MESSAGES = 200
 
 
 def commands_of(run: ag.RunAgentInput) -> list[p.ClientFrame]:
@@ -180,6 +186,8 @@ async def run_agent(request: Request) -> Response:
         raise validation_error(exc) from None
     if not p.is_session_id(run.thread_id):
         raise ApiError(422, f"threadId must match {p.SESSION_ID_PATTERN}", "invalid_request")
+    if not run.messages and not run.resume:
+        return await _snapshot(request, run)
     frames = commands_of(run)
     stored = await session_for(request, run.thread_id, create=True)
     session = await hub_state(request).registry.open(run.thread_id)
@@ -219,6 +227,43 @@ async def run_agent(request: Request) -> Response:
         media_type=encoder.get_content_type(),
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+async def _snapshot(request: Request, run: ag.RunAgentInput) -> Response:
+    session = await session_for(request, run.thread_id, create=True)
+    history = await hub_state(request).store.history(session.id, SNAPSHOT_MESSAGES)
+    translation = Translation(run.thread_id, run.run_id, session.current_agent)
+    snapshot = ag.MessagesSnapshotEvent(messages=[m for m in map(_message, history) if m])
+    finished = {"type": "run_finished", "reason": "completed", "waiting_for": []}
+    encoder = EventEncoder(accept=request.headers.get("accept", ""))
+    events = [*translation.start(), snapshot, *translation.events(finished)]
+    body = "".join(encoder.encode(event) for event in events)
+    return Response(body, media_type=encoder.get_content_type())
+
+
+def _message(stored: StoredMessage) -> Any:
+    """A stored message as AG-UI's; None for notices, which are for the hub's own views."""
+    message_id = str(stored.id)
+    if stored.notice:
+        return None
+    if stored.role == "user":
+        return ag.UserMessage(id=message_id, content=stored.content)
+    if stored.role == "tool":
+        return ag.ToolMessage(
+            id=message_id, content=stored.content, tool_call_id=stored.tool_call_id or ""
+        )
+    if stored.role == "assistant":
+        calls = [
+            ag.ToolCall(
+                id=call["id"],
+                function=ag.FunctionCall(
+                    name=call["function"]["name"], arguments=call["function"]["arguments"]
+                ),
+            )
+            for call in stored.tool_calls or ()
+        ]
+        return ag.AssistantMessage(id=message_id, content=stored.content, tool_calls=calls or None)
+    return None
 
 
 routes = [Route("/ag-ui", run_agent, methods=["POST"])]

@@ -115,8 +115,27 @@ async def test_bad_input_is_a_json_error(app_client: httpx.AsyncClient) -> None:
         "/ag-ui", json=run_input("no spaces", "r", messages=[user("x")])
     )
     assert bad_thread.status_code == 422
-    nothing = await app_client.post("/ag-ui", json=run_input("ag-4", "r"))
+    system_only = run_input("ag-4", "r", messages=[{"id": "s", "role": "system", "content": "x"}])
+    nothing = await app_client.post("/ag-ui", json=system_only)
     assert nothing.status_code == 422 and "user message" in nothing.json()["detail"]
+
+
+async def test_a_run_without_messages_gets_the_thread_as_a_snapshot(
+    app_client: httpx.AsyncClient, llm: ScriptedLLM
+) -> None:
+    llm.push(routed(), ToolCalls([("s-1", "read_file", {"path": "a.py"})]))
+    await events(app_client, run_input("ag-5", "r1", messages=[user("read a.py")]))
+    tool = {"id": "t", "role": "tool", "toolCallId": "s-1", "content": "print(1)"}
+    llm.push(Text(["It prints 1."]))
+    await events(app_client, run_input("ag-5", "r2", messages=[user("read a.py"), tool]))
+    stream = await events(app_client, run_input("ag-5", "r3"))  # a reloaded page
+    assert kinds(stream) == [
+        "RUN_STARTED", "STEP_STARTED", "MESSAGES_SNAPSHOT", "STEP_FINISHED", "RUN_FINISHED"
+    ]  # fmt: skip
+    messages = stream[2].messages
+    assert [m.role for m in messages] == ["user", "assistant", "tool", "assistant"]
+    assert messages[1].tool_calls[0].function.name == "read_file"
+    assert (messages[2].tool_call_id, messages[3].content) == ("s-1", "It prints 1.")
 
 
 CLIENT_DIR = Path(__file__).parent / "agui_client"
