@@ -43,6 +43,13 @@ class ChatModel(Protocol):
         """The arguments of one forced call to `function`; any failure raises `LLMError`."""
 
 
+class TokenCounter(Protocol):
+    async def count(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+    ) -> int | None:
+        """The prompt's tokens by the model's own tokenizer; None if there is none to ask."""
+
+
 class HistoryStore(Protocol):
     async def set_current_agent(self, session_id: str, agent: str) -> None: ...
 

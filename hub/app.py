@@ -20,6 +20,7 @@ from agents.llm import OpenAIChatModel
 from agents.routing import Router
 from agents.run.engine import TurnEngine
 from agents.run.tools import ToolRunner
+from agents.tokenizer import ServerTokenizer
 from db.config import tortoise_config
 from db.migrate import apply_migrations
 from db.store import Store
@@ -61,6 +62,8 @@ def create_app(settings: Settings) -> Starlette:
                 settings.workspace_root, sandbox=_command_sandbox(settings)
             )
         tools = ToolRunner(settings.approval_policy, settings.tool_timeout_seconds, workspace)
+        # Only a budget needs counting; the server's tokenizer checks what it estimated.
+        tokenizer = ServerTokenizer(settings.llm_proxy_url) if settings.llm_context_tokens else None
         engine = TurnEngine(
             model,
             Router(model, settings.routing_timeout_seconds),
@@ -71,6 +74,7 @@ def create_app(settings: Settings) -> Starlette:
             max_tokens=settings.llm_max_tokens,
             tool_format=settings.tool_call_format,
             context_tokens=settings.llm_context_tokens,
+            tokens=tokenizer,
         )
         store = Store(settings.database_url)
         retention = Retention(
@@ -108,6 +112,8 @@ def create_app(settings: Settings) -> Starlette:
                 if cluster is not None:
                     await cluster.bus.close()
                 await llm.close()
+                if tokenizer is not None:
+                    await tokenizer.close()
 
     return Starlette(
         routes=[

@@ -22,6 +22,7 @@ import pytest
 from tortoise import Tortoise
 from websockets.asyncio.client import ClientConnection
 
+from agents.tokenizer import ServerTokenizer
 from db.config import tortoise_config
 from db.migrate import apply_migrations
 from db.store import Store
@@ -252,3 +253,13 @@ async def test_the_oldest_messages_give_way_and_a_message_too_big_is_refused_typ
     (error,) = of(too_big, "error")
     assert error["code"] == "context_too_long"
     assert "AGENT_RUNTIME__LLM_CONTEXT_TOKENS=2048" in error["content"]
+
+
+async def test_the_servers_own_tokenizer_counts_the_prompt(llama: LlamaServer) -> None:
+    tokenizer = ServerTokenizer(llama.url)
+    try:
+        messages = [{"role": "user", "content": "Explain what a Python list is."}]
+        counted = await tokenizer.count(messages, None)
+    finally:
+        await tokenizer.close()
+    assert counted == llama.token_count("user\nExplain what a Python list is.")

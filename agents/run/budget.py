@@ -1,8 +1,11 @@
 """Fitting a model call into the model's context window (`AGENT_RUNTIME__LLM_CONTEXT_TOKENS`).
 
-Tokens are estimated, not counted: one token per three bytes of the request's JSON, plus a few
-per message for the chat template. Tokenizers of current models give about four bytes a token
-for English and three for code, so the estimate errs on the side of a prompt that fits.
+Tokens are first estimated: one token per three bytes of the request's JSON, plus a few per
+message for the chat template. Tokenizers of current models give about four bytes a token for
+English and three for code, so the estimate errs on the side of a prompt that fits. Where the
+model server has a tokenizer (`agents.tokenizer`), the fitted prompt is then counted with it,
+and more of the oldest messages go until the count fits too (text the estimate under-counts,
+such as CJK, is caught there).
 
 What must fit: the instructions, the tool schemas, the newest messages, and `max_tokens` kept
 free for the reply. The oldest messages go first, a call with its results as one piece (an API
@@ -57,8 +60,31 @@ class ContextBudget:
                 f"(AGENT_RUNTIME__LLM_MAX_TOKENS={self.reply_tokens})"
             )
         if len(kept) < len(rest):
-            system = {**system, "content": f"{system['content']}\n\n{LEFT_OUT}"}
+            system = _with_note(system)
         return [system, *kept]
+
+    def fits(self, counted: int) -> bool:
+        """Whether a prompt of `counted` tokens (by the model's tokenizer) leaves the reply room."""
+        return counted + self.reply_tokens <= self.context_tokens
+
+    def without_oldest(self, messages: list[dict[str, Any]], counted: int) -> list[dict[str, Any]]:
+        """`messages` with their oldest piece left out, because the tokenizer counted more than
+        fits; ContextTooLong when only the newest is left."""
+        pieces = _pieces(messages[1:])
+        if len(pieces) <= 1:
+            raise ContextTooLong(
+                f"the prompt has {counted} tokens by the model's tokenizer, but the model's "
+                f"context (AGENT_RUNTIME__LLM_CONTEXT_TOKENS={self.context_tokens}) leaves "
+                f"{self.context_tokens - self.reply_tokens} beside the reply "
+                f"(AGENT_RUNTIME__LLM_MAX_TOKENS={self.reply_tokens})"
+            )
+        return [_with_note(messages[0]), *(m for piece in pieces[1:] for m in piece)]
+
+
+def _with_note(system: dict[str, Any]) -> dict[str, Any]:
+    if str(system["content"]).endswith(LEFT_OUT):
+        return system
+    return {**system, "content": f"{system['content']}\n\n{LEFT_OUT}"}
 
 
 def _pieces(messages: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.llm import LLMError, ToolCallFragment
-from agents.ports import ChatModel
+from agents.ports import ChatModel, TokenCounter
 from agents.routing import Router
 from agents.run.budget import ContextBudget, ContextTooLong
 from agents.run.draft import Draft
@@ -101,6 +101,7 @@ class TurnEngine:
         max_tokens: int | None = None,
         tool_format: ToolCallFormat = "native",
         context_tokens: int | None = None,
+        tokens: TokenCounter | None = None,
     ) -> None:
         self._model = model
         self._router = router
@@ -110,6 +111,7 @@ class TurnEngine:
         self._checkpoint_seconds = checkpoint_seconds
         self._max_tokens = max_tokens  # per model call
         self._tool_format = tool_format
+        self._tokens = tokens  # the server's tokenizer, to check what the budget estimated
         self._budget = (
             None if context_tokens is None else ContextBudget(context_tokens, max_tokens or 0)
         )
@@ -193,7 +195,7 @@ class TurnEngine:
         messages = model_messages(agent, history, self._tool_format)
         if self._budget is not None:
             try:
-                messages = self._budget.fit(messages, tools)
+                messages = await self._fit(self._budget, messages, tools)
             except ContextTooLong as exc:
                 return StepFailed(ErrorCode.CONTEXT_TOO_LONG, str(exc))
         draft = Draft(ctx, agent.name, self._checkpoint_seconds)
@@ -219,6 +221,21 @@ class TurnEngine:
         ctx.sink.emit(MessageStored(message.id))
         calls = open_calls([message])
         return RunTools(calls) if calls else FinalOutput(message.id)
+
+    async def _fit(
+        self,
+        budget: ContextBudget,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+    ) -> list[dict[str, Any]]:
+        fitted = budget.fit(messages, tools)
+        if self._tokens is None:
+            return fitted
+        while (counted := await self._tokens.count(fitted, tools)) is not None:
+            if budget.fits(counted):
+                break
+            fitted = budget.without_oldest(fitted, counted)
+        return fitted
 
 
 async def _with_unique_ids(ctx: RunContext, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -213,3 +213,34 @@ async def test_the_oldest_messages_give_way_and_a_message_too_big_fails_typed() 
     failed = sink.events[-1]
     assert isinstance(failed, s.RunFailed) and failed.code is ErrorCode.CONTEXT_TOO_LONG
     assert "AGENT_RUNTIME__LLM_CONTEXT_TOKENS=2400" in failed.message
+
+
+class CharCounter:
+    """A `TokenCounter` whose tokenizer gives one token per character, three times what the
+    byte estimate reckons for ASCII: the count must leave out more than the estimate did."""
+
+    def __init__(self) -> None:
+        self.counts: list[int] = []
+
+    async def count(self, messages: list[dict[str, object]], tools: object) -> int | None:
+        self.counts.append(sum(len(str(m["content"])) for m in messages))
+        return self.counts[-1]
+
+
+async def test_the_servers_count_leaves_out_what_the_estimate_let_through() -> None:
+    store, model, counter = MemoryStore(), ScriptedModel(Text(["ok"])), CharCounter()
+    tools = ToolRunner(default_policies(), 5)
+    engine = TurnEngine(
+        model, Router(model), tools, max_tokens=100, context_tokens=2400, tokens=counter
+    )
+    for n in range(6):
+        await store.add_message("s", "user", "x" * 600 + str(n))
+    await engine.advance(s.RunContext("s", store, RecordingSink()))
+    sent = model.requests[0]["messages"]
+    assert len(counter.counts) > 1 and counter.counts[-1] + 100 <= 2400
+    assert sent[-1]["content"].endswith("5") and "left out to fit" in sent[0]["content"]
+    estimated = TurnEngine(model, Router(model), tools, max_tokens=100, context_tokens=2400)
+    model.push(Text(["ok"]))
+    await store.add_message("s", "user", "x" * 600 + "6")
+    await estimated.advance(s.RunContext("s", store, RecordingSink()))
+    assert len(sent) < len(model.requests[1]["messages"]) - 1  # the estimate alone kept more
