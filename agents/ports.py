@@ -136,5 +136,5 @@ class HistoryStore(Protocol):
     ) -> list[StoredRule]: ...
 
     async def add_allow_rule(
-        self, session_id: str, tool_name: str, pattern: str, created_by: str
+        self, session_id: str, tool_name: str, pattern: str, created_by: str, effect: str = "allow"
     ) -> StoredRule: ...

@@ -128,7 +128,7 @@ class ApprovalAudit(Model):
 
 
 class AllowRule(Model):
-    """An "always allow" rule of one session: a tool and a command prefix or path glob."""
+    """A rule of one session: allow or deny calls of a tool by a command prefix or path glob."""
 
     id = fields.BigIntField(primary_key=True)
     session: fields.ForeignKeyRelation[ChatSession] = fields.ForeignKeyField(
@@ -136,6 +136,7 @@ class AllowRule(Model):
     )
     tool_name = fields.CharField(max_length=64)
     pattern = fields.CharField(max_length=512)
+    effect = fields.CharField(max_length=8, default="allow")  # "allow" or "deny"; a deny wins
     created_by = fields.CharField(max_length=128)
     created_at = fields.DatetimeField(auto_now_add=True)
 

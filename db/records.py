@@ -125,3 +125,4 @@ class StoredRule:
     pattern: str
     created_by: str
     created_at: datetime
+    effect: str = "allow"  # or "deny"

@@ -84,4 +84,5 @@ def rule(row: AllowRule) -> StoredRule:
         row.pattern,
         row.created_by,
         row.created_at,
+        row.effect,
     )

@@ -316,10 +316,14 @@ class Store:
         return [rows.rule(r) for r in await query.order_by("id")]
 
     async def add_allow_rule(
-        self, session_id: str, tool_name: str, pattern: str, created_by: str
+        self, session_id: str, tool_name: str, pattern: str, created_by: str, effect: str = "allow"
     ) -> StoredRule:
         row = await AllowRule.create(
-            session_id=session_id, tool_name=tool_name, pattern=pattern, created_by=created_by
+            session_id=session_id,
+            tool_name=tool_name,
+            pattern=storable(pattern),
+            created_by=created_by,
+            effect=effect,
         )
         return rows.rule(row)
 

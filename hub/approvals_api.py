@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 from starlette.requests import Request
@@ -21,6 +21,7 @@ from tools.registry import TOOLS
 class NewAllowRule(BaseModel):
     tool_name: str = Field(min_length=1, max_length=64)
     pattern: Pattern = Field(min_length=1)
+    effect: Literal["allow", "deny"] = "allow"
 
 
 async def decide_approval(request: Request) -> Response:
@@ -71,6 +72,7 @@ def rule_json(rule: StoredRule) -> dict[str, Any]:
         "id": rule.id,
         "tool_name": rule.tool_name,
         "pattern": rule.pattern,
+        "effect": rule.effect,
         "created_by": rule.created_by,
         "created_at": rule.created_at.isoformat(),
     }
@@ -88,7 +90,7 @@ async def add_allow_rule(request: Request) -> Response:
     if body.tool_name not in TOOLS:
         raise ApiError(422, f"unknown tool {body.tool_name!r}", "invalid_request")
     rule = await hub_state(request).store.add_allow_rule(
-        session.id, body.tool_name, body.pattern, "rest"
+        session.id, body.tool_name, body.pattern, "rest", body.effect
     )
     return JSONResponse(rule_json(rule), status_code=201)
 

@@ -26,7 +26,7 @@ from hub_client.connection import HubClient, is_user_token
 from tools.registry import TOOLS, InvalidArguments, parse_arguments
 from tools.workspace import ToolFailed, WorkspaceExecutor
 
-CHOICES = "[a]pprove, [e]dit, [r]eject, a[l]ways allow"
+CHOICES = "[a]pprove, [e]dit, [r]eject, a[l]ways allow, [n]ever allow"
 
 
 class Terminal:
@@ -65,6 +65,8 @@ class Chat:
         self.term = terminal
         self.workspace = WorkspaceExecutor(workspace) if workspace is not None else None
         self.question: str | None = None
+        self._started = False  # the run of the message just sent has begun
+        self._answering = False
         self._cancelling: asyncio.Task[None] | None = None
 
     async def run(self) -> int:
@@ -77,6 +79,8 @@ class Chat:
         while (line := await self.term.ask("answer> " if self.question else "> ")) is not None:
             if not line.strip():
                 continue
+            # An answer to a question goes on with the turn that asked it (a continuation).
+            self._answering, self._started = self.question is not None, False
             self.question = None
             await self.hub.send_message(line)
             # Ctrl-C while a turn runs stops the turn, not the client.
@@ -120,7 +124,9 @@ class Chat:
                 return True
             case p.Error(code=code, content=content):
                 self.term.show(f"[red]error {code}: {escape(content)}[/red]")
-            case p.RunFinished(reason=reason) if reason != "waiting":
+            case p.RunStarted(kind=kind) if kind == "message" or self._answering:
+                self._started = True
+            case p.RunFinished(reason=reason) if reason != "waiting" and self._started:
                 if reason == "cancelled":
                     self.term.show("[yellow]cancelled[/yellow]")
                 return True
@@ -137,9 +143,9 @@ class Chat:
                 await self.hub.approve(call.call_id, always=answer == "l")
                 await self._run_here(call)  # approved in-band: this client runs it
                 return
-            if answer == "r":
+            if answer in ("r", "n"):
                 feedback = await self.term.ask("feedback for the agent (optional)> ")
-                await self.hub.reject(call.call_id, feedback or None)
+                await self.hub.reject(call.call_id, feedback or None, always=answer == "n")
                 return
             if answer == "e":
                 edited = await self._edited(call)

@@ -166,8 +166,15 @@ class HubClient:
             p.HitlDecision(call_id=call_id, decision="edit", modified_arguments=arguments)
         )
 
-    async def reject(self, call_id: str, feedback: str | None = None) -> None:
-        await self.send(p.HitlDecision(call_id=call_id, decision="reject", feedback=feedback))
+    async def reject(
+        self, call_id: str, feedback: str | None = None, *, always: bool = False
+    ) -> None:
+        """`always`: refuse matching calls in this session from now on (a deny rule)."""
+        await self.send(
+            p.HitlDecision(
+                call_id=call_id, decision="reject", feedback=feedback, always_deny=always
+            )
+        )
 
     async def tool_result(
         self, call_id: str, result: str | None = None, error: str | None = None

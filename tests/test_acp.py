@@ -207,16 +207,19 @@ async def test_permissions_allow_always_and_reject_and_a_command_in_a_terminal(
         diff = editor.of(ToolCallStart)[0].content[0]
         assert (diff.type, diff.new_text, diff.old_text) == ("diff", "one\n", None)
 
-        editor.answers = ["reject_once", "allow_once"]
+        editor.answers = ["reject_always", "allow_once"]
         nope = ToolCalls([("c-0", "execute_command", {"command": "rm -rf build"})])
-        llm.push(nope, command, Text(["ran it"]))
+        nope_again = ToolCalls([("c-2", "execute_command", {"command": "rm -rf build"})])
+        llm.push(nope, command, nope_again, Text(["ran it"]))
         second = await conn.prompt(session_id=session_id, prompt=prompt("clean and echo"))
     assert second.stop_reason == "end_turn"
+    # The second `rm -rf build` was refused by the deny rule, without asking.
     assert [c.tool_call_id for c in editor.asked] == ["w-1", "c-0", "c-1"]
     rejected = [u for u in editor.of(ToolCallProgress) if u.tool_call_id == "c-0"]
     assert rejected[-1].status == "failed"
     results = [m for m in llm.requests[-1]["messages"] if m["role"] == "tool"]
-    assert "from-the-editor" in results[-1]["content"] and "exit code 0" in results[-1]["content"]
+    assert "from-the-editor" in results[-2]["content"] and "exit code 0" in results[-2]["content"]
+    assert "deny rule" in results[-1]["content"]
 
 
 async def test_cancel_mode_switch_load_and_list(

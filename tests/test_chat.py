@@ -89,7 +89,7 @@ async def test_a_person_approves_a_write_with_a_keystroke(
         await asyncio.to_thread(term.expect, "session tty, agent orchestrator\n>")
         term.type("write notes\r")
         await asyncio.to_thread(term.expect, "write_file")
-        await asyncio.to_thread(term.expect, "[a]pprove, [e]dit, [r]eject, a[l]ways allow?")
+        await asyncio.to_thread(term.expect, "a[l]ways allow, [n]ever allow?")
         assert not (workspace / "notes.md").exists()
         term.type("a\r")
         await asyncio.to_thread(term.expect, "Done, saved.\n>")  # the prompt is back
@@ -118,3 +118,21 @@ async def test_plain_mode_reads_lines_and_a_rejection_carries_feedback(
     assert "\x1b[" not in text  # plain: no terminal codes
     rejected = [m for m in llm.requests[-1]["messages"] if m["role"] == "tool"]
     assert "never do that" in rejected[-1]["content"]
+
+
+async def test_a_question_from_the_agent_is_answered_at_the_prompt(
+    hub: HubProcess, llm: ScriptedLLM
+) -> None:
+    ask = ToolCalls([("q-1", "ask_followup_question", {"question": "Which file?"})])
+    llm.push(routed(), ask, Text(["Opening ", "b.py."]))
+    process = await asyncio.create_subprocess_exec(
+        *chat_argv(hub, "--session", "asked", "--plain"),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(process.communicate(b"open the file\nb.py\n"), 30)
+    text = out.decode()
+    assert process.returncode == 0, text
+    assert "? Which file?" in text and "answer> " in text and "Opening b.py." in text
+    told = [m for m in llm.requests[-1]["messages"] if m["role"] == "tool"]
+    assert told[-1]["content"] == "b.py"

@@ -28,7 +28,7 @@ from agents.run.steps import (
     Waiting,
 )
 from agents.vocab import DeciderRole, ErrorCode, Refusal, Verdict
-from db.records import ApprovalStatus, StoredApproval
+from db.records import ApprovalStatus, StoredApproval, StoredRule
 from tools import args as a
 from tools.approval import ToolPolicy, rule_allows, subject
 from tools.permissions import refusal
@@ -69,7 +69,8 @@ class Decision:
     modified_arguments: dict[str, Any] | None = None
     feedback: str | None = None
     always_allow: bool = False
-    allow_pattern: str | None = None
+    allow_pattern: str | None = None  # the pattern of the rule always_allow / always_deny adds
+    always_deny: bool = False
 
 
 _STATUS = {
@@ -92,7 +93,17 @@ async def needed(
     if policy is None or not policy.ask:
         return False
     rules = await store.allow_rules(session_id, spec.name)
-    return not any(rule_allows(rule.pattern, args) for rule in rules)
+    return not any(r.effect == "allow" and rule_allows(r.pattern, args) for r in rules)
+
+
+async def denied(
+    store: HistoryStore, session_id: str, spec: ToolSpec, args: a.ToolArgs
+) -> StoredRule | None:
+    """The session's deny rule that covers this call, if any: a deny wins over any allow."""
+    for rule in await store.allow_rules(session_id, spec.name):
+        if rule.effect == "deny" and rule_allows(rule.pattern, args):
+            return rule
+    return None
 
 
 async def ask(
@@ -137,10 +148,12 @@ async def decide(
         state = current.status.value if current else "decided"
         by = current.decided_by if current else "?"
         raise Refusal(ErrorCode.ALREADY_DECIDED, f"call {call.id!r} was already {state} by {by}")
-    if decision.always_allow and decision.verdict != "reject":
+    remember = decision.always_deny if decision.verdict == "reject" else decision.always_allow
+    if remember:
         args = parse_arguments(TOOLS[call.tool_name], arguments)
         pattern = decision.allow_pattern or subject(args) or "*"
-        await store.add_allow_rule(session_id, call.tool_name, pattern, decider.name)
+        effect = "deny" if decision.verdict == "reject" else "allow"
+        await store.add_allow_rule(session_id, call.tool_name, pattern, decider.name, effect)
     runs = None if decision.verdict == "reject" else arguments
     return ApprovalResolved(call.id, decision.verdict, decider.name, decision.feedback, runs)
 

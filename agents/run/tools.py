@@ -121,6 +121,10 @@ class ToolRunner:
             return None
         if spec.side is Side.HUB:
             return await self._run_hub_tool(ctx, call, args)
+        if (rule := await approvals.denied(ctx.store, ctx.session_id, spec, args)) is not None:
+            why = f"a deny rule of this session matches ({spec.name} {rule.pattern!r})"
+            await self._finish(ctx, call, "refused", f"error: refused: {why}")
+            return None
         if self._workspace is not None:
             try:
                 self._workspace.check(args)

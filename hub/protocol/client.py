@@ -51,6 +51,11 @@ class HitlDecision(Frame):
         description="Hub extension: the rule's command prefix or path glob; by default this "
         "call's exact command or path.",
     )
+    always_deny: bool = Field(
+        False,
+        description="Hub extension: with `reject`, also refuse matching calls in this session "
+        "from now on, without asking (a deny rule wins over allow rules).",
+    )
 
 
 class SwitchAgent(Frame):

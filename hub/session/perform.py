@@ -84,6 +84,7 @@ async def perform(live: Acting, command: Command, origin: Subscriber | None) -> 
                 frame.feedback,
                 frame.always_allow,
                 frame.allow_pattern,
+                frame.always_deny,
             )
             decider = approvals.Decider(sender.role, sender.name)
             live.emit(await approvals.decide(live.store, live.id, decision, decider))

@@ -72,6 +72,10 @@ class HubSession:
         self.tools = tools
         self.agent = agent
         self.turn_over: asyncio.Future[str] | None = None
+        # The prompt's own run has started: a run of the turn before may still end after the
+        # prompt was sent (a continuation with nothing left to do), and must not end this one.
+        self.turn_started = False
+        self.asked_question = False  # the turn before ended asking the user something
         self.switched: asyncio.Future[str] | None = None  # a mode change the editor asked for
         self.reader: asyncio.Task[None] | None = None
         self.asked: set[str] = set()  # approvals put to the editor, not yet decided
@@ -193,7 +197,11 @@ class HubAgent:
         if not text:
             raise acp.RequestError.invalid_params({"prompt": "no text in the prompt"})
         session.turn_over = asyncio.get_running_loop().create_future()
+        session.turn_started, answering = False, session.asked_question
+        session.asked_question = False
         await session.hub.send_message(text)
+        if answering:
+            session.turn_started = True  # the answer continues the turn that asked
         reason = await session.turn_over
         return PromptResponse(stop_reason=STOP_REASONS.get(reason, "end_turn"))
 
@@ -258,11 +266,16 @@ class HubAgent:
                 going: ToolStatus = "in_progress" if decision in ("approve", "edit") else "failed"
                 await update(session_id, acp.update_tool_call(call_id, status=going))
             case p.FollowupQuestion(question=question, options=options):
+                session.asked_question = True
                 choices = f" ({' / '.join(options)})" if options else ""
                 await update(session_id, acp.update_agent_message_text(f"\n{question}{choices}\n"))
+                if session.turn_over is not None and not session.turn_over.done():
+                    session.turn_over.set_result("completed")  # the editor's next prompt answers
             case p.Error(code=code, content=content):
                 await update(session_id, acp.update_agent_message_text(f"\n[{code}] {content}\n"))
-            case p.RunFinished(reason=reason) if reason != "waiting":
+            case p.RunStarted(kind="message"):
+                session.turn_started = True
+            case p.RunFinished(reason=reason) if reason != "waiting" and session.turn_started:
                 if session.turn_over is not None and not session.turn_over.done():
                     session.turn_over.set_result(reason)
 
@@ -282,7 +295,8 @@ class HubAgent:
         session.asked.discard(call.call_id)
         outcome = answer.outcome
         if not isinstance(outcome, AllowedOutcome) or outcome.option_id.startswith("reject"):
-            await session.hub.reject(call.call_id, "rejected in the editor")
+            always = isinstance(outcome, AllowedOutcome) and outcome.option_id == "reject_always"
+            await session.hub.reject(call.call_id, "rejected in the editor", always=always)
             return
         await session.hub.approve(call.call_id, always=outcome.option_id == "allow_always")
         await self._run_tool(session_id, session, call)  # approved in-band: the IDE runs it

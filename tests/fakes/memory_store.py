@@ -243,8 +243,10 @@ class MemoryStore:
         ]
 
     async def add_allow_rule(
-        self, session_id: str, tool_name: str, pattern: str, created_by: str
+        self, session_id: str, tool_name: str, pattern: str, created_by: str, effect: str = "allow"
     ) -> StoredRule:
-        rule = StoredRule(next(self._rule_ids), session_id, tool_name, pattern, created_by, _now())
+        rule = StoredRule(
+            next(self._rule_ids), session_id, tool_name, pattern, created_by, _now(), effect
+        )
         self.rules.append(rule)
         return rule

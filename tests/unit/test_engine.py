@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from agents.definitions import AGENTS, AgentSpec
 from agents.routing import Router
+from agents.run import approvals
 from agents.run import steps as s
 from agents.run.engine import TurnEngine, TurnOutcome
 from agents.run.tools import ToolRunner
@@ -244,3 +245,32 @@ async def test_the_servers_count_leaves_out_what_the_estimate_let_through() -> N
     await store.add_message("s", "user", "x" * 600 + "6")
     await estimated.advance(s.RunContext("s", store, RecordingSink()))
     assert len(sent) < len(model.requests[1]["messages"]) - 1  # the estimate alone kept more
+
+
+async def test_a_deny_rule_refuses_a_call_without_asking_and_wins_over_an_allow() -> None:
+    store, model = (
+        MemoryStore(),
+        ScriptedModel(
+            ToolCalls([("d-1", "execute_command", {"command": "git push --force"})]), Text(["ok"])
+        ),
+    )
+    await store.add_allow_rule("s", "execute_command", "git", "rest", "allow")
+    await store.add_allow_rule("s", "execute_command", "git push", "rest", "deny")
+    engine = TurnEngine(model, Router(model), ToolRunner(default_policies(), 5))
+    sink = RecordingSink()
+    await store.add_message("s", "user", "push it")
+    outcome = await engine.advance(s.RunContext("s", store, sink))
+    assert outcome.reason == "completed" and store.approvals == {}
+    finished = next(e for e in sink.events if isinstance(e, s.ToolFinished))
+    assert finished.status == "refused" and "deny rule" in finished.content
+
+
+async def test_rejecting_with_always_deny_adds_the_rule() -> None:
+    outcome, sink, store, _ = await advance(
+        ToolCalls([("d-2", "write_file", {"path": "secrets.env", "content": "x"})])
+    )
+    assert outcome.waiting_for == ("d-2",)
+    decision = approvals.Decision("d-2", "reject", feedback="never", always_deny=True)
+    await approvals.decide(store, "s", decision, approvals.Decider("ide", "ide:1"))
+    (rule,) = await store.allow_rules("s")
+    assert (rule.tool_name, rule.pattern, rule.effect) == ("write_file", "secrets.env", "deny")
