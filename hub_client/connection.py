@@ -76,6 +76,7 @@ class HubClient:
         self._role = role
         self._give_up_after = give_up_after
         self._ws: ClientConnection | None = None
+        self._reconnecting = asyncio.Lock()  # the reader and a sender may both find it broken
         self._closing = False
         self.last_seq: int | None = None
         self.epoch: str | None = None
@@ -120,7 +121,7 @@ class HubClient:
             except ConnectionClosed:
                 if self._closing:
                     return
-                await self._reconnect()
+                await self._replace(ws)
 
     def _remember(self, frame: p.HubFrame) -> None:
         if isinstance(frame, p.SessionReady):
@@ -130,6 +131,12 @@ class HubClient:
         if isinstance(frame, p.Error):
             return  # an answer to this client only: outside the numbered stream
         self.last_seq = frame.seq
+
+    async def _replace(self, broken: ClientConnection) -> None:
+        """A new connection for `broken`, unless someone else already made one."""
+        async with self._reconnecting:
+            if self._ws is broken:
+                await self._reconnect()
 
     async def _reconnect(self) -> None:
         loop = asyncio.get_running_loop()
@@ -151,9 +158,17 @@ class HubClient:
     # --- commands ---------------------------------------------------------------------------
 
     async def send(self, frame: p.ClientFrame) -> None:
-        if self._ws is None:
+        """Send a command; over a dropped connection, once more over the resumed one."""
+        ws = self._ws
+        if ws is None:
             raise RuntimeError("not connected")
-        await self._ws.send(frame.model_dump_json(exclude_none=True))
+        text = frame.model_dump_json(exclude_none=True)
+        try:
+            await ws.send(text)
+        except ConnectionClosed:
+            await self._replace(ws)
+            assert self._ws is not None
+            await self._ws.send(text)
 
     async def send_message(self, content: str, *, interrupt: bool = False) -> None:
         await self.send(p.UserMessage(content=content, interrupt=interrupt))

@@ -249,3 +249,17 @@ async def test_cancel_mode_switch_load_and_list(
             await conn.load_session(cwd=str(tmp_path), session_id="no-such", mcp_servers=[])
     replayed = [(type(u), u.content.text) for u in later.updates]
     assert replayed == [(UserMessageChunk, "why?"), (AgentMessageChunk, "thinking ")]
+
+
+async def test_the_bridge_carries_on_when_the_hub_restarts(
+    hub: HubProcess, llm: ScriptedLLM, tmp_path: Path
+) -> None:
+    editor = Editor(tmp_path)
+    llm.push(routed("ask", "a question"), Text(["before"]), Text(["after"]))
+    async with bridge(hub, editor) as conn:
+        session_id = (await conn.new_session(cwd=str(tmp_path), mcp_servers=[])).session_id
+        await conn.prompt(session_id=session_id, prompt=prompt("one"))
+        await asyncio.to_thread(hub.restart)  # the editor knows nothing of it
+        again = await conn.prompt(session_id=session_id, prompt=prompt("two"))
+    assert again.stop_reason == "end_turn"
+    assert editor.text() == "beforeafter"
