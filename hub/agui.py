@@ -11,8 +11,9 @@ package's `EventEncoder`):
 - a call waiting for a human → RUN_FINISHED with an `interrupt` outcome, one interrupt per call
   (its id is the call id); the next run's `resume` answers it: status `resolved` with payload
   `{"decision": "approve" | "edit" | "reject", "arguments"?, "feedback"?}`, `cancelled` rejects;
-- a call the client is to run (the hub's IDE-side tools) → RUN_FINISHED with its id among
-  `pendingToolCallIds`; the next run's tool message carries the result;
+- a call the client is to run (the tools it lists in `tools`, and the hub's IDE-side tools)
+  → RUN_FINISHED with its id among `pendingToolCallIds`; the next run's tool message carries
+  the result;
 - a failure → RUN_ERROR with the hub's error code.
 
 A request with no messages and no `resume` asks for the thread as it is: a MESSAGES_SNAPSHOT of
@@ -59,7 +60,14 @@ def commands_of(run: ag.RunAgentInput) -> list[p.ClientFrame]:
     users = [m for m in run.messages if isinstance(m, ag.UserMessage)]
     if not users:
         raise ApiError(422, "messages must end with a user message, tool results or resume")
-    return [p.UserMessage(content=_text(users[-1].content))]
+    try:
+        tools = [
+            p.ClientTool(name=t.name, description=t.description, parameters=t.parameters or {})
+            for t in run.tools or ()
+        ]
+        return [p.UserMessage(content=_text(users[-1].content), tools=tools)]
+    except ValidationError as exc:
+        raise validation_error(exc) from None
 
 
 def _decision(entry: ag.ResumeEntry) -> p.HitlDecision:

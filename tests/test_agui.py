@@ -171,3 +171,27 @@ async def test_the_official_javascript_client_runs_a_turn_and_an_interrupt(
     assert "TOOL_CALL_START" in first["types"]
     assert "TOOL_CALL_RESULT" in second["types"] and second["outcome"]["type"] == "success"
     assert second["text"] == "Left as it is."
+
+
+async def test_a_tool_the_client_supplies_is_offered_and_run_by_the_client(
+    app_client: httpx.AsyncClient, llm: ScriptedLLM
+) -> None:
+    when = {"type": "object", "properties": {"when": {"type": "string"}}}
+    confirm = {"name": "confirm_booking", "description": "Ask to confirm", "parameters": when}
+    llm.push(routed("ask", "a question"), ToolCalls([("f-1", "confirm_booking", {"when": "9am"})]))
+    body = run_input("ag-6", "r1", messages=[user("book it")], tools=[confirm])
+    asked = await events(app_client, body)
+    offered = [t["function"]["name"] for t in llm.requests[-1]["tools"]]
+    assert "confirm_booking" in offered and "read_file" in offered
+    start = next(e for e in asked if isinstance(e, ag.ToolCallStartEvent))
+    assert start.tool_call_name == "confirm_booking"
+    assert asked[-1].outcome.pending_tool_call_ids == ["f-1"]  # no approval: the client runs it
+
+    llm.push(Text(["Booked for 9am."]))
+    answer = {"id": "t", "role": "tool", "toolCallId": "f-1", "content": "confirmed"}
+    done = await events(app_client, run_input("ag-6", "r2", messages=[user("book it"), answer]))
+    assert "".join(e.delta for e in done if isinstance(e, ag.TextMessageContentEvent)) == (
+        "Booked for 9am."
+    )
+    told = llm.requests[-1]["messages"][-1]
+    assert (told["role"], told["content"]) == ("tool", "confirmed")

@@ -191,7 +191,9 @@ class TurnEngine:
     ) -> NextStep:
         agent = ctx.sink.agent
         text_calls = self._tool_format == "text"
-        tools = None if text_calls else openai_tools(agent.tools)
+        tools = (
+            None if text_calls else [*openai_tools(agent.tools), *ctx.sink.client_tools.values()]
+        )
         messages = model_messages(agent, history, self._tool_format)
         if self._budget is not None:
             try:

@@ -7,6 +7,7 @@ is the hot path and takes a plain `str`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -218,6 +219,10 @@ class RunSink(Protocol):
     @property
     def agent(self) -> AgentSpec:
         """The agent the session is on now (a user may switch it during a run)."""
+
+    @property
+    def client_tools(self) -> Mapping[str, dict[str, Any]]:
+        """Tools the client runs itself, by name, as the model is offered them."""
 
     def token(self, text: str) -> None: ...
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from agents.definitions import AGENTS
 from agents.run import approvals, state
@@ -103,6 +104,11 @@ class ToolRunner:
 
     async def _first_sight(self, ctx: RunContext, call: OpenCall) -> Settling:
         spec = TOOLS.get(call.tool_name)
+        if spec is None and call.tool_name in ctx.sink.client_tools:
+            await ctx.store.create_tool_call(
+                call.call_id, ctx.session_id, call.agent, call.tool_name, call.arguments
+            )
+            return await self._send_to_client(ctx, call, call.arguments, resend=True)
         if spec is None and not call.tool_name:
             why = "the tool call names no tool or is not valid JSON"
             await self._finish(ctx, call, "failed", f"error: {why}")
@@ -155,7 +161,12 @@ class ToolRunner:
                 return None
             await self._finish(ctx, call, "done", text)
             return None
-        arguments = args.model_dump(exclude_unset=True)
+        return await self._send_to_client(ctx, call, args.model_dump(exclude_unset=True), resend)
+
+    async def _send_to_client(
+        self, ctx: RunContext, call: OpenCall, arguments: dict[str, Any], resend: bool
+    ) -> Settling:
+        """The IDE (or the client that offered the tool) runs the call; the turn waits."""
         deadline = datetime.now(UTC) + timedelta(seconds=self._tool_timeout)
         if not await ctx.store.dispatch_tool_call(call.call_id, arguments, deadline):
             return await self._advance(ctx, call)  # its result came meanwhile

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, StringConstraints, TypeAdapter
+from pydantic import BaseModel, Discriminator, Field, StringConstraints, TypeAdapter
 
 from agents.vocab import MessageRole, Verdict
 from hub.protocol.base import Frame
 from hub.protocol.text import CallId, Json, JsonObject, Pattern, Text
 
 Role = MessageRole
+
+
+class ClientTool(BaseModel):
+    """A tool the client runs itself (an AG-UI frontend tool, say), offered to the model."""
+
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+    description: Text = ""
+    parameters: JsonObject = Field(default_factory=lambda: {"type": "object"})
+
+    def as_function(self) -> dict[str, Any]:
+        """The tool as the model is offered it."""
+        function = {
+            "name": self.name,
+            "description": self.description,
+            "parameters": self.parameters,
+        }
+        return {"type": "function", "function": function}
 
 
 class UserMessage(Frame):
@@ -21,6 +38,13 @@ class UserMessage(Frame):
     role: Role = "user"
     interrupt: bool = Field(
         False, description="Hub extension: cancel the turn in progress and run this one next."
+    )
+    tools: list[ClientTool] | None = Field(
+        None,
+        max_length=32,
+        description="Hub extension: tools this client runs itself, offered to the model from "
+        "this message on (an empty list withdraws them). Their calls come as `tool_call` "
+        "frames without approval; answer with `tool_result`.",
     )
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable
-from typing import cast
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 from agents.definitions import AGENTS, AgentSpec
 from agents.ports import HistoryStore
@@ -24,16 +24,11 @@ from agents.vocab import ErrorCode, RunState
 from hub import protocol as p
 from hub.fanout import FrameStream, Retention, Subscriber
 from hub.ratelimit import RateLimit
-from hub.session.clients import (
-    AttachRole,
-    Clients,
-    ResumePoint,
-    missed_frames,
-    recent_history,
-)
+from hub.session.clients import AttachRole, Clients, ResumePoint
 from hub.session.commands import Command, Outcome, Refused
 from hub.session.errors import refusal_for
-from hub.session.frames import frame_of, pending_approval, reminder, resync_view
+from hub.session.frames import frame_of
+from hub.session.greeting import greet
 from hub.session.machine import (
     CancelRun,
     Effect,
@@ -47,6 +42,7 @@ from hub.session.machine import (
 from hub.session.perform import perform
 from hub.session.timers import Timers
 from hub.users import UserLimits
+from tools.registry import TOOLS
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +79,15 @@ class LiveSession:
         self._run: asyncio.Task[TurnOutcome] | None = None
         self._timers = Timers(self._expire, self._warn, approval_warning_seconds)
         self._ctx = steps.RunContext(session_id, store, self)
+        self.client_tools: Mapping[str, dict[str, Any]] = {}  # offered by a client (AG-UI)
 
     @property
     def agent(self) -> AgentSpec:
         return AGENTS[self.current_agent]
+
+    def offer_client_tools(self, tools: list[p.ClientTool]) -> None:
+        """From now on the model may call these; the client that offered them runs them."""
+        self.client_tools = {t.name: t.as_function() for t in tools if t.name not in TOOLS}
 
     @property
     def run_state(self) -> RunState:
@@ -118,39 +119,13 @@ class LiveSession:
     async def attach(
         self, client: Subscriber, role: AttachRole, resume: ResumePoint | None = None
     ) -> None:
-        """Add a client. An SSE listener only follows the broadcast frames; any other gets
-        `session_ready` first, then exactly the frames it missed if it resumes from a kept
-        point, else a `resync` with the stored history (and the message being streamed) if it
-        tried to, and the open calls."""
-        if role == "sse":
-            self.clients.add(client, role)
-            return
-        replay, resync = missed_frames(self.frames, resume, self._max_replay)
-        streaming = lambda: bool(self._streaming)  # noqa: E731  # read after each await
-        recent = await recent_history(self.store, self.id, streaming) if resync else []
-        # Nothing awaits from here on: no frame slips between the greeting and the live ones.
-        self.clients.add(client, role)
-        self.reply(
-            client,
-            p.SessionReady,
-            epoch=self.frames.epoch,
-            resumed=replay is not None,
-            current_agent=self.current_agent,
-            run_state=self.run_state,
-            pending_approvals=[
-                pending_approval(w) for w in self.machine.waits.values() if w.kind == "approval"
-            ],
-        )
-        for frame in replay or ():
-            client.deliver(frame)
-        if resync is not None:
-            text, seq = "".join(self._streaming), self.frames.seq
-            messages, in_flight = resync_view(recent, text, self.current_agent, seq)
-            self.reply(client, p.Resync, reason=resync, messages=messages, in_flight=in_flight)
-        if replay is None:
-            for wait in self.machine.waits.values():
-                model, fields = reminder(wait)
-                self.reply(client, model, **fields)
+        """The only way to add a client (`hub.session.greeting.greet` says what it gets)."""
+        await greet(self, client, role, resume, self._max_replay)
+
+    @property
+    def streaming_text(self) -> str:
+        """The assistant message being streamed, as far as it has come."""
+        return "".join(self._streaming)
 
     def detach(self, client: Subscriber) -> None:
         self.clients.remove(client)

@@ -50,6 +50,8 @@ class Acting(Protocol):
 
     def go_on(self) -> str: ...
 
+    def offer_client_tools(self, tools: list[p.ClientTool]) -> None: ...
+
     def answered(self, call_id: str) -> str: ...
 
     def cancel(self) -> bool: ...
@@ -66,7 +68,9 @@ async def perform(live: Acting, command: Command, origin: Subscriber | None) -> 
     if not isinstance(frame, p.Cancel):
         _check_rates(live, sender.user)
     match frame:
-        case p.UserMessage(content=content, role=role, interrupt=interrupt):
+        case p.UserMessage(content=content, role=role, interrupt=interrupt, tools=tools):
+            if tools is not None:
+                live.offer_client_tools(tools)
             if (question := live.machine.question()) is not None:
                 await results.take_result(live.store, live.id, question.call_id, content, None)
                 return Accepted(run_id=live.answered(question.call_id))

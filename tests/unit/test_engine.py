@@ -23,6 +23,7 @@ class RecordingSink:
         self.agent_name = agent
         self.tokens: list[str] = []
         self.events: list[s.RunEvent] = []
+        self.client_tools: dict[str, dict[str, object]] = {}
 
     @property
     def agent(self) -> AgentSpec:
