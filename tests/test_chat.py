@@ -75,6 +75,18 @@ def chat_argv(hub: HubProcess, *extra: str) -> list[str]:
             *extra]  # fmt: skip
 
 
+async def plain_chat(hub: HubProcess, session: str, typed: bytes) -> str:
+    """What `chat --plain` printed for these lines of input; it must end by itself at EOF."""
+    process = await asyncio.create_subprocess_exec(
+        *chat_argv(hub, "--session", session, "--plain"),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(process.communicate(typed), 30)
+    assert process.returncode == 0, out.decode()
+    return out.decode()
+
+
 async def test_a_person_approves_a_write_with_a_keystroke(
     hub: HubProcess, llm: ScriptedLLM, tmp_path: Path
 ) -> None:
@@ -106,14 +118,7 @@ async def test_plain_mode_reads_lines_and_a_rejection_carries_feedback(
 ) -> None:
     command = ToolCalls([("k-2", "execute_command", {"command": "rm -rf /"})])
     llm.push(routed(), command, Text(["Understood."]))
-    process = await asyncio.create_subprocess_exec(
-        *chat_argv(hub, "--session", "piped", "--plain"),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    out, _ = await asyncio.wait_for(process.communicate(b"clean up\nr\nnever do that\n"), 30)
-    text = out.decode()
-    assert process.returncode == 0, text
+    text = await plain_chat(hub, "piped", b"clean up\nr\nnever do that\n")
     assert "execute_command" in text and "Understood." in text
     assert "\x1b[" not in text  # plain: no terminal codes
     rejected = [m for m in llm.requests[-1]["messages"] if m["role"] == "tool"]
@@ -125,14 +130,7 @@ async def test_a_question_from_the_agent_is_answered_at_the_prompt(
 ) -> None:
     ask = ToolCalls([("q-1", "ask_followup_question", {"question": "Which file?"})])
     llm.push(routed(), ask, Text(["Opening ", "b.py."]))
-    process = await asyncio.create_subprocess_exec(
-        *chat_argv(hub, "--session", "asked", "--plain"),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    out, _ = await asyncio.wait_for(process.communicate(b"open the file\nb.py\n"), 30)
-    text = out.decode()
-    assert process.returncode == 0, text
+    text = await plain_chat(hub, "asked", b"open the file\nb.py\n")
     assert "? Which file?" in text and "answer> " in text and "Opening b.py." in text
     told = [m for m in llm.requests[-1]["messages"] if m["role"] == "tool"]
     assert told[-1]["content"] == "b.py"
