@@ -95,6 +95,19 @@ async def test_an_approval_is_an_interrupt_that_the_next_run_resumes(
     assert told == {"role": "tool", "tool_call_id": "w-1", "content": "wrote a.md"}
 
 
+async def test_an_edit_in_the_resume_changes_what_runs(
+    app_client: httpx.AsyncClient, llm: ScriptedLLM
+) -> None:
+    llm.push(routed(), ToolCalls([("e-1", "write_file", {"path": "a.md", "content": "draft"})]))
+    await events(app_client, run_input("ag-7", "r1", messages=[user("write code")]))
+    payload = {"decision": "edit", "arguments": {"content": "final"}}
+    resume = [{"interruptId": "e-1", "status": "resolved", "payload": payload}]
+    edited = await events(app_client, run_input("ag-7", "r2", resume=resume))
+    (args,) = [e for e in edited if isinstance(e, ag.ToolCallArgsEvent)]
+    assert json.loads(args.delta) == {"path": "a.md", "content": "final"}
+    assert edited[-1].outcome.pending_tool_call_ids == ["e-1"]
+
+
 async def test_a_rejected_interrupt_tells_the_model_and_a_failure_is_run_error(
     app_client: httpx.AsyncClient, llm: ScriptedLLM
 ) -> None:

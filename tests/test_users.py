@@ -15,7 +15,7 @@ import httpx
 import jwt
 import orjson
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -43,8 +43,12 @@ class Jwks:
 
     def __init__(self) -> None:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.ec_key = ec.generate_private_key(ec.SECP256R1())
         public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
-        body = json.dumps({"keys": [{**public, "kid": "k1", "alg": "RS256", "use": "sig"}]})
+        ec_public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.ec_key.public_key()))
+        keys = [{**public, "kid": "k1", "alg": "RS256", "use": "sig"},
+                {**ec_public, "kid": "k2", "alg": "ES256", "use": "sig"}]  # fmt: skip
+        body = json.dumps({"keys": keys})
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -63,6 +67,8 @@ class Jwks:
     def token(self, user: str, key: Any = None, kid: str = "k1") -> str:
         now = int(time.time())
         claims = {"sub": user, "exp": now + 600, "iss": ISSUER, "aud": AUDIENCE}
+        if kid == "k2":
+            return jwt.encode(claims, self.ec_key, algorithm="ES256", headers={"kid": kid})
         return jwt.encode(claims, key or self.key, algorithm="RS256", headers={"kid": kid})
 
     def close(self) -> None:
@@ -197,6 +203,8 @@ async def test_a_provider_token_from_the_jwks_works_on_every_door(
     async with client(hub, carol) as as_carol:
         listed = (await as_carol.get("/sessions")).json()["sessions"]
     assert [(s["session_id"], s["owner"]) for s in listed] == [("carols", "carol")]
+    async with client(hub, bearer(jwks.token("dave", kid="k2"))) as as_dave:  # ES256
+        assert (await as_dave.get("/auth/me")).json() == {"user": "dave", "admin": False}
 
 
 async def test_a_ticket_opens_only_its_session_for_its_user(hub: HubProcess) -> None:
