@@ -33,6 +33,9 @@ class ServerTokenizer:
     ) -> int | None:
         """The prompt's tokens, or None when the server has no tokenizer to ask."""
         text = "\n".join(f"{m['role']}\n{m.get('content') or ''}" for m in messages)
+        calls = [m["tool_calls"] for m in messages if m.get("tool_calls")]
+        if calls:  # a call's arguments (a whole file, for write_file) are in the prompt too
+            text += "\n" + orjson.dumps(calls).decode()
         if tools:
             text += "\n" + orjson.dumps(tools).decode()
         if self._endpoint is not None:

@@ -50,13 +50,15 @@ def commands_of(run: ag.RunAgentInput) -> list[p.ClientFrame]:
     """What the request asks of the session, in order."""
     if run.resume:
         return [_decision(entry) for entry in run.resume]
-    results = [
-        p.ToolResult(call_id=m.tool_call_id, result=_text(m.content), error=m.error)
-        for m in _after_last_assistant(run.messages)
-        if isinstance(m, ag.ToolMessage)
-    ]
-    if results:
-        return list(results)
+    last = run.messages[-1] if run.messages else None
+    if not isinstance(last, ag.UserMessage):  # the client answers the calls of the last run
+        results = [
+            p.ToolResult(call_id=m.tool_call_id, result=_text(m.content), error=m.error)
+            for m in _after_last_assistant(run.messages)
+            if isinstance(m, ag.ToolMessage)
+        ]
+        if results:
+            return list(results)
     users = [m for m in run.messages if isinstance(m, ag.UserMessage)]
     if not users:
         raise ApiError(422, "messages must end with a user message, tool results or resume")

@@ -47,8 +47,12 @@ async def _decision(request: Request) -> protocol.HitlDecision:
 
 
 async def approval_history(request: Request) -> Response:
-    await existing_session(request)
-    audit = await hub_state(request).store.approval_audit(request.path_params["call_id"])
+    session = await existing_session(request)
+    store, call_id = hub_state(request).store, request.path_params["call_id"]
+    approval = await store.get_approval(call_id)
+    if approval is None or approval.session_id != session.id:  # call ids name all sessions'
+        raise ApiError(404, f"no approval for call {call_id!r} in session {session.id!r}")
+    audit = await store.approval_audit(call_id)
     return JSONResponse(
         {
             "call_id": request.path_params["call_id"],

@@ -86,7 +86,9 @@ class Authenticate:
             principal = await self._principal(scope)
         except ApiError as exc:
             client = scope.get("client") or ("?", 0)
-            log.warning("rejected %s %s from %s: %s", scope["type"], path, client[0], exc.detail)
+            log.warning(
+                "rejected %s %r from %s: %s", scope["type"], path[:200], client[0], exc.detail
+            )
             if scope["type"] == "http":
                 await error_response(401, exc.detail, exc.code)(scope, receive, send)
             else:

@@ -19,6 +19,7 @@ from hub.errors import ApiError
 ASYMMETRIC = ("RS256", "ES256")
 LEEWAY_SECONDS = 30  # clocks of the hub and the issuer may differ a little
 USER_MAX = 128  # what a session's owner column holds
+WHY_MAX = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,9 @@ SERVICE = Principal(None)
 
 class TokenRefused(ApiError):
     def __init__(self, why: str) -> None:
+        # `why` may quote the token's own header: bounded, and one line, for bodies and logs.
+        why = why.replace("\n", " ").replace("\r", " ")
+        why = why if len(why) <= WHY_MAX else why[:WHY_MAX] + "…"
         super().__init__(401, f"user token refused: {why}", "unauthorized")
 
 
@@ -79,7 +83,7 @@ class TokenVerifier:
             raise TokenRefused("it has expired") from None
         except jwt.PyJWKClientError as exc:
             raise TokenRefused(f"no key to verify it ({exc})") from None
-        except jwt.InvalidTokenError as exc:
+        except (jwt.PyJWTError, ValueError) as exc:  # also a broken key set from the provider
             raise TokenRefused(str(exc) or type(exc).__name__) from None
         user = claims["sub"]
         if not isinstance(user, str) or not 0 < len(user) <= USER_MAX or "\x00" in user:
@@ -94,7 +98,7 @@ class TokenVerifier:
             return await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
         accepted = (["HS256"] if self._secret else []) + (list(ASYMMETRIC) if self._jwks else [])
         raise jwt.InvalidAlgorithmError(
-            f"algorithm {algorithm!r} is not accepted; expected one of: {', '.join(accepted)}"
+            f"algorithm {algorithm[:20]!r} is not accepted; expected one of: {', '.join(accepted)}"
         )
 
 

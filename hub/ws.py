@@ -27,7 +27,7 @@ from hub.outbox import Outbox
 from hub.registry import SessionPort
 from hub.session.clients import ResumePoint
 from hub.session.commands import Command
-from hub.state import hub_state
+from hub.state import HubState, hub_state
 
 log = logging.getLogger(__name__)
 CLOSE_TOO_SLOW = 1013  # "try again later": reconnect with last_seq to resume
@@ -89,6 +89,18 @@ async def session_socket(websocket: WebSocket) -> None:
         detail = f"user {user} has {limit} connections (AGENT_RUNTIME__MAX_CONNECTIONS_PER_USER)"
         await refuse_websocket(websocket, 429, detail)
         return
+    if user is not None:
+        hub.users.connected(user)  # at once: sockets opened together must count each other
+    try:
+        await _serve(websocket, hub, session_id, resume)
+    finally:
+        if user is not None:
+            hub.users.disconnected(user)
+
+
+async def _serve(
+    websocket: WebSocket, hub: HubState, session_id: str, resume: ResumePoint | None
+) -> None:
     live = await hub.registry.open(session_id)
     if live.connections >= hub.settings.max_connections_per_session:
         limit = hub.settings.max_connections_per_session
@@ -101,8 +113,6 @@ async def session_socket(websocket: WebSocket) -> None:
         role = "console"
     client = SocketClient(websocket, role, hub.settings)
     await live.attach(client, role, resume)
-    if user is not None:
-        hub.users.connected(user)
     tasks = [
         asyncio.create_task(client.pump()),
         asyncio.create_task(_read_frames(websocket, live, client, hub.settings.max_frame_bytes)),
@@ -112,8 +122,6 @@ async def session_socket(websocket: WebSocket) -> None:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
         live.detach(client)
-        if user is not None:
-            hub.users.disconnected(user)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -27,7 +27,12 @@ from urllib.parse import quote, urlencode
 
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidStatus
+from websockets.exceptions import (
+    ConnectionClosed,
+    ConnectionClosedOK,
+    InvalidHandshake,
+    InvalidStatus,
+)
 
 from hub import protocol as p
 
@@ -113,6 +118,8 @@ class HubClient:
             try:
                 async for raw in ws:
                     frame = p.hub_frame_adapter.validate_json(raw)
+                    if self._seen(frame):
+                        continue  # buffered on the old connection and replayed on the new
                     self._remember(frame)
                     yield frame
                 if self._closing:
@@ -123,8 +130,14 @@ class HubClient:
                     return
                 await self._replace(ws)
 
+    def _seen(self, frame: p.HubFrame) -> bool:
+        numbered = not isinstance(frame, p.Error | p.SessionReady)
+        return numbered and self.last_seq is not None and frame.seq <= self.last_seq
+
     def _remember(self, frame: p.HubFrame) -> None:
         if isinstance(frame, p.SessionReady):
+            if frame.epoch != self.epoch:
+                self.last_seq = None  # a new stream (the hub restarted): its seq starts anew
             self.epoch = frame.epoch
             if frame.resumed:
                 return  # the greeting of a resume: the missed frames follow it
@@ -145,15 +158,21 @@ class HubClient:
             await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
             try:
                 await self.connect()
-            except HubRefused:
-                raise
-            except OSError as exc:
-                if loop.time() > deadline:
-                    raise ConnectionError(f"the hub at {self._url} is unreachable: {exc}") from exc
-                log.info("reconnecting to %s: %s", self._url, exc)
-                continue
-            self.reconnects += 1
-            return
+            except HubRefused as exc:
+                if exc.status < 500:
+                    raise  # credentials or limits: trying again will not help
+                failure: Exception = exc
+            except (OSError, InvalidHandshake) as exc:
+                failure = exc
+            else:
+                if self._closing:  # closed while we were away
+                    await self.close()
+                    return
+                self.reconnects += 1
+                return
+            if loop.time() > deadline:
+                raise ConnectionError(f"the hub at {self._url} is unreachable: {failure}")
+            log.info("reconnecting to %s: %s", self._url, failure)
 
     # --- commands ---------------------------------------------------------------------------
 

@@ -63,9 +63,10 @@ class ContextBudget:
             system = _with_note(system)
         return [system, *kept]
 
-    def fits(self, counted: int) -> bool:
-        """Whether a prompt of `counted` tokens (by the model's tokenizer) leaves the reply room."""
-        return counted + self.reply_tokens <= self.context_tokens
+    def fits(self, counted: int, messages: int) -> bool:
+        """Whether a prompt of `counted` tokens (by the model's tokenizer, of its text) and
+        `messages` messages (the chat template's markers) leaves the reply room."""
+        return counted + PER_MESSAGE * messages + self.reply_tokens <= self.context_tokens
 
     def without_oldest(self, messages: list[dict[str, Any]], counted: int) -> list[dict[str, Any]]:
         """`messages` with their oldest piece left out, because the tokenizer counted more than

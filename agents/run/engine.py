@@ -234,7 +234,7 @@ class TurnEngine:
         if self._tokens is None:
             return fitted
         while (counted := await self._tokens.count(fitted, tools)) is not None:
-            if budget.fits(counted):
+            if budget.fits(counted, len(fitted)):
                 break
             fitted = budget.without_oldest(fitted, counted)
         return fitted

@@ -304,7 +304,9 @@ class HubAgent:
     async def _run_tool(self, session_id: str, session: HubSession, call: p.ToolCall) -> None:
         try:
             result = await session.tools.run(session_id, call.tool_name, call.arguments)
-        except (ToolFailed, acp.RequestError, OSError) as exc:
+        except Exception as exc:  # the hub must hear back, or the turn waits for nothing
+            if not isinstance(exc, ToolFailed | acp.RequestError | OSError):
+                log.exception("session %s: %s failed in the bridge", session_id, call.tool_name)
             await session.hub.tool_result(call.call_id, error=str(exc) or type(exc).__name__)
         else:
             await session.hub.tool_result(call.call_id, result=result)

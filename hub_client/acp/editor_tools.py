@@ -18,7 +18,7 @@ from acp.schema import ClientCapabilities
 
 from tools import args as a
 from tools.registry import TOOLS, InvalidArguments, parse_arguments
-from tools.workspace import ToolFailed, WorkspaceExecutor
+from tools.workspace import ToolFailed, WorkspaceExecutor, paths
 
 OUTPUT_LIMIT = 64 * 1024
 
@@ -63,12 +63,12 @@ class EditorTools:
             case a.ReadFileArgs(path=path) if self._read:
                 line, limit = _lines(args)
                 read = await self._client.read_text_file(
-                    session_id=session_id, path=self._absolute(path), line=line, limit=limit
+                    session_id=session_id, path=self._inside(path), line=line, limit=limit
                 )
                 return read.content
             case a.WriteFileArgs(path=path, content=content) if self._write:
                 await self._client.write_text_file(
-                    session_id=session_id, path=self._absolute(path), content=content
+                    session_id=session_id, path=self._inside(path, write=True), content=content
                 )
                 return f"wrote {path} ({len(content.encode())} bytes)"
             case a.ExecuteCommandArgs() if self._terminal:
@@ -90,20 +90,26 @@ class EditorTools:
         if self._read:
             try:
                 old = (await self._client.read_text_file(
-                    session_id=session_id, path=self._absolute(path))).content  # fmt: skip
-            except acp.RequestError:
-                old = None  # a new file
-        return acp.tool_diff_content(self._absolute(path), arguments["content"], old)
+                    session_id=session_id, path=self._inside(path))).content  # fmt: skip
+            except (acp.RequestError, ToolFailed):
+                old = None  # a new file, or one the call may not touch (it will say so)
+        return acp.tool_diff_content(str(self._cwd / path), arguments["content"], old)
 
-    def _absolute(self, path: str) -> str:
-        # Paths were checked at parsing: relative, inside the workspace.
-        return str(self._cwd / path)
+    def _inside(self, path: str, *, write: bool = False) -> str:
+        """The file in the session's directory, as the hub's own executor resolves it: no
+        symlink out of it, no write through a symlink (ToolFailed otherwise)."""
+        root = paths.open_root(self._cwd)
+        resolve = paths.resolve_for_write if write else paths.resolve
+        return str(resolve(root, path))
 
     async def _command(self, session_id: str, args: a.ExecuteCommandArgs) -> str:
-        argv = shlex.split(args.command)
+        try:
+            argv = shlex.split(args.command)
+        except ValueError as exc:  # an unclosed quote
+            raise ToolFailed(f"cannot split the command: {exc}") from None
         if not argv:
             raise ToolFailed("the command is empty")
-        cwd = self._absolute(args.cwd) if args.cwd else str(self._cwd)
+        cwd = self._inside(args.cwd) if args.cwd else str(self._cwd)
         terminal = await self._client.create_terminal(
             session_id=session_id, command=argv[0], args=argv[1:], cwd=cwd,
             output_byte_limit=OUTPUT_LIMIT,
