@@ -16,6 +16,8 @@ import openai
 import orjson
 from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionNamedToolChoiceParam
 
+from agents.usage import Usage
+
 
 @dataclass(slots=True)
 class ToolCallFragment:
@@ -27,6 +29,14 @@ class ToolCallFragment:
     arguments: str
 
 
+@dataclass(frozen=True, slots=True)
+class FunctionCall:
+    """A forced call's parsed arguments, and what it cost if the server said."""
+
+    arguments: dict[str, Any]
+    usage: Usage | None
+
+
 class LLMError(Exception):
     """The model could not be reached or its stream broke; the message is safe to show."""
 
@@ -35,21 +45,34 @@ class OpenAIChatModel:
     """`agents.ports.ChatModel` over any OpenAI-compatible HTTP endpoint."""
 
     def __init__(
-        self, client: openai.AsyncOpenAI, model: str, temperature: float | None = None
+        self,
+        client: openai.AsyncOpenAI,
+        model: str,
+        temperature: float | None = None,
+        stream_usage: bool = True,
     ) -> None:
         self._client = client
         self._model = model
         # None: the server's default; 0 makes a local model's answers repeatable.
         self._sampling: dict[str, Any] = {} if temperature is None else {"temperature": temperature}
+        # Servers that refuse `stream_options` can be asked without it (and report nothing).
+        self._stream_options: dict[str, Any] = (
+            {"stream_options": {"include_usage": True}} if stream_usage else {}
+        )
 
     async def stream(
         self,
         messages: list[dict[str, Any]],
         tools: list[dict[str, Any]] | None = None,
         max_tokens: int | None = None,
-    ) -> AsyncIterator[str | ToolCallFragment]:
-        """Yield text deltas as `str` and tool-call pieces; raise `LLMError` on any failure."""
-        extra: dict[str, Any] = {**self._sampling, **({"tools": tools} if tools else {})}
+    ) -> AsyncIterator[str | ToolCallFragment | Usage]:
+        """Yield text deltas as `str`, tool-call pieces and, last, the call's `Usage` if the
+        server reports it; raise `LLMError` on any failure."""
+        extra: dict[str, Any] = {
+            **self._sampling,
+            **self._stream_options,
+            **({"tools": tools} if tools else {}),
+        }
         if max_tokens is not None:
             extra["max_tokens"] = max_tokens
         try:
@@ -91,7 +114,7 @@ class OpenAIChatModel:
         function: dict[str, Any],
         timeout: float,  # noqa: ASYNC109  # the SDK's per-request timeout, not a cancel scope
         max_tokens: int = 256,
-    ) -> dict[str, Any]:
+    ) -> FunctionCall:
         """Make the model call `function` once (non-streaming) and return its parsed arguments.
 
         `timeout` is passed to the SDK for this request (per HTTP attempt; the client's own
@@ -127,13 +150,14 @@ class OpenAIChatModel:
             raise LLMError(f"LLM request failed: {type(exc).__name__}: {exc}") from exc
         except orjson.JSONDecodeError as exc:
             raise LLMError(f"LLM sent a malformed response body: {exc}") from exc
-        return _function_arguments(body, name)
+        arguments = _function_arguments(body, name)
+        return FunctionCall(arguments, Usage.from_openai(body.get("usage")))
 
 
-def _deltas(chunk: dict[str, Any]) -> list[str | ToolCallFragment]:
+def _deltas(chunk: dict[str, Any]) -> list[str | ToolCallFragment | Usage]:
     if "error" in chunk:
         raise LLMError(f"LLM reported an error mid-stream: {chunk['error']}")
-    out: list[str | ToolCallFragment] = []
+    out: list[str | ToolCallFragment | Usage] = []
     for choice in chunk.get("choices") or ():
         delta = choice.get("delta") or {}
         if content := delta.get("content"):
@@ -148,6 +172,8 @@ def _deltas(chunk: dict[str, Any]) -> list[str | ToolCallFragment]:
                     arguments=function.get("arguments") or "",
                 )
             )
+    if (usage := Usage.from_openai(chunk.get("usage"))) is not None:
+        out.append(usage)
     return out
 
 

@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from agents.llm import ToolCallFragment
+from agents.llm import FunctionCall, ToolCallFragment
+from agents.usage import Usage
 from db.records import (
     ApprovalStatus,
     MessageStatus,
@@ -19,6 +20,7 @@ from db.records import (
     StoredMessage,
     StoredQueued,
     StoredRule,
+    StoredUsage,
     ToolCallStatus,
 )
 
@@ -29,9 +31,9 @@ class ChatModel(Protocol):
         messages: list[dict[str, Any]],
         tools: list[dict[str, Any]] | None = None,
         max_tokens: int | None = None,
-    ) -> AsyncIterator[str | ToolCallFragment]:
-        """Text deltas as `str` and tool-call pieces, at most `max_tokens` of them; any
-        failure raises `LLMError`."""
+    ) -> AsyncIterator[str | ToolCallFragment | Usage]:
+        """Text deltas as `str` and tool-call pieces, at most `max_tokens` of them, then the
+        call's `Usage` if the model reports it; any failure raises `LLMError`."""
 
     async def call_function(
         self,
@@ -39,7 +41,7 @@ class ChatModel(Protocol):
         function: dict[str, Any],
         timeout: float,  # noqa: ASYNC109
         max_tokens: int = 256,
-    ) -> dict[str, Any]:
+    ) -> FunctionCall:
         """The arguments of one forced call to `function`; any failure raises `LLMError`."""
 
 
@@ -48,6 +50,19 @@ class TokenCounter(Protocol):
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
     ) -> int | None:
         """The prompt's tokens by the model's own tokenizer; None if there is none to ask."""
+
+
+class UsageLedger(Protocol):
+    async def record(
+        self,
+        session_id: str,
+        agent: str,
+        purpose: str,
+        prompt_tokens: int | None,
+        completion_tokens: int | None,
+        cached_tokens: int | None,
+    ) -> StoredUsage:
+        """Store one model call's tokens (None: not reported); the session's totals after it."""
 
 
 class HistoryStore(Protocol):

@@ -14,6 +14,7 @@ A phrase ("what is", "how does") must appear as whole words, any whitespace betw
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from pydantic import BaseModel, Field, StringConstraints, ValidationError
 from agents.definitions import AGENTS
 from agents.llm import LLMError
 from agents.ports import ChatModel
+from agents.usage import Usage
 from tools.permissions import WritePolicy
 from tools.validation import describe
 
@@ -67,6 +69,8 @@ class RoutingDecision:
     reason: str
     method: Literal["llm", "keywords"]
     confidence: float
+    usage: Usage | None = None  # of the routing call, also when its answer was not used
+    asked_model: bool = False  # a model call was made (and is counted), answered or not
 
 
 class RouteChoice(BaseModel):
@@ -118,14 +122,16 @@ class Router:
         `context` is the conversation so far (chat messages); the last `CONTEXT_MESSAGES` user
         and assistant texts are shown to the model as a transcript.
         """
+        usage: Usage | None = None
         try:
-            arguments = await self._model.call_function(
+            call = await self._model.call_function(
                 _routing_messages(message, context),
                 ROUTE_FUNCTION,
                 self._timeout,
                 max_tokens=ROUTING_MAX_TOKENS,
             )
-            choice = RouteChoice.model_validate(arguments)
+            usage = call.usage
+            choice = RouteChoice.model_validate(call.arguments)
         except LLMError as exc:
             log.warning("LLM routing failed, using keywords: %s", exc)
         except ValidationError as exc:
@@ -133,9 +139,12 @@ class Router:
             log.warning("LLM routing answer invalid, using keywords: %s", problems)
         else:
             if (unsound := _unsound(choice, message)) is None:
-                return RoutingDecision(choice.agent, choice.reason, "llm", choice.confidence)
+                return RoutingDecision(
+                    choice.agent, choice.reason, "llm", choice.confidence, usage, True
+                )
             log.warning("LLM routing answer unsound (%s), using keywords", unsound)
-        return route_by_keywords(message)
+        fallback = route_by_keywords(message)
+        return dataclasses.replace(fallback, usage=usage, asked_model=True)
 
 
 _WORD = re.compile(r"[^\W\d_]{2,}")

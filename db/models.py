@@ -142,3 +142,22 @@ class AllowRule(Model):
 
     class Meta:
         table = "allow_rules"
+
+
+class ModelCall(Model):
+    """One call to the model and the tokens it reported (null: it reported none)."""
+
+    id = fields.BigIntField(primary_key=True)
+    session: fields.ForeignKeyRelation[ChatSession] = fields.ForeignKeyField(
+        "models.ChatSession", related_name="model_calls", on_delete=fields.CASCADE
+    )
+    agent = fields.CharField(max_length=32)
+    purpose = fields.CharField(max_length=16)
+    prompt_tokens = fields.IntField(null=True)
+    completion_tokens = fields.IntField(null=True)
+    cached_tokens = fields.IntField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "model_calls"
+        indexes = (("session_id", "id"),)

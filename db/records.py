@@ -126,3 +126,31 @@ class StoredRule:
     created_by: str
     created_at: datetime
     effect: str = "allow"  # or "deny"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredUsage:
+    """A session's token totals over the model calls that reported usage; `unreported_calls`
+    counts those that did not (their tokens are unknown, not zero)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    model_calls: int = 0
+    unreported_calls: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class StoredModelCall:
+    id: int
+    session_id: str
+    agent: str
+    purpose: str  # "answer" (a turn's model call) or "routing"
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cached_tokens: int | None
+    created_at: datetime

@@ -18,12 +18,14 @@ from tortoise.contrib.starlette import RegisterTortoise
 
 from agents.llm import OpenAIChatModel
 from agents.routing import Router
+from agents.run.accounting import Accounting
 from agents.run.engine import TurnEngine
 from agents.run.tools import ToolRunner
 from agents.tokenizer import ServerTokenizer
 from db.config import tortoise_config
 from db.migrate import apply_migrations
 from db.store import Store
+from db.usage import UsageLedger
 from hub import agui, approvals_api, errors, rest, sse, ws
 from hub.auth import Authenticate, TicketBook
 from hub.cluster.bus import RedisBus
@@ -55,7 +57,9 @@ def create_app(settings: Settings) -> Starlette:
             timeout=settings.llm_timeout_seconds,
             max_retries=settings.llm_max_retries,
         )
-        model = OpenAIChatModel(llm, settings.llm_model, settings.llm_temperature)
+        model = OpenAIChatModel(
+            llm, settings.llm_model, settings.llm_temperature, settings.llm_stream_usage
+        )
         workspace = None
         if settings.workspace_root is not None:
             workspace = WorkspaceExecutor(
@@ -64,6 +68,7 @@ def create_app(settings: Settings) -> Starlette:
         tools = ToolRunner(settings.approval_policy, settings.tool_timeout_seconds, workspace)
         # Only a budget needs counting; the server's tokenizer checks what it estimated.
         tokenizer = ServerTokenizer(settings.llm_proxy_url) if settings.llm_context_tokens else None
+        ledger = UsageLedger()
         engine = TurnEngine(
             model,
             Router(model, settings.routing_timeout_seconds),
@@ -75,6 +80,7 @@ def create_app(settings: Settings) -> Starlette:
             tool_format=settings.tool_call_format,
             context_tokens=settings.llm_context_tokens,
             tokens=tokenizer,
+            accounting=Accounting(ledger, settings.llm_prices, settings.llm_context_tokens),
         )
         store = Store(settings.database_url)
         retention = Retention(
@@ -97,7 +103,7 @@ def create_app(settings: Settings) -> Starlette:
             max_replay_frames=max(1, settings.send_queue_max_frames // 2),
             users=users,
         )
-        app.state.hub = HubState(settings, store, registry, tickets, users)
+        app.state.hub = HubState(settings, store, registry, tickets, users, ledger)
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
             interrupted = await _close_interrupted_runs(store, cluster)
             await _run_what_waited(store, registry, interrupted)

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agents.usage import Prices
 from agents.vocab import ToolCallFormat
 from tools.approval import ToolPolicy, default_policies
 from tools.validation import problems
@@ -118,6 +119,16 @@ class Settings(BaseSettings):
         le=2,
         description="Sampling temperature sent with every model call; unset: "
         "the server's default. 0 makes a local model's answers repeatable.",
+    )
+    llm_stream_usage: bool = Field(
+        True,
+        description="Ask the model to report token usage at the end of each stream "
+        "(stream_options.include_usage); turn off for a server that refuses the option.",
+    )
+    llm_prices: Prices | None = Field(
+        None,
+        description='USD per million tokens, to estimate cost: JSON {"prompt": 0.15, '
+        '"completion": 0.6, "cached": 0.075} (cached defaults to prompt). Unset: no cost.',
     )
     llm_context_tokens: int | None = Field(
         None,

@@ -12,7 +12,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from agents.definitions import AGENTS, DEFAULT_AGENT
-from db.records import StoredSession
+from agents.usage import Prices, Usage
+from db.records import StoredModelCall, StoredSession, StoredUsage
 from hub import protocol
 from hub.access import session_for
 from hub.auth import principal_of
@@ -27,6 +28,7 @@ from hub.requests import (
     submit,
     validation_error,
 )
+from hub.session import frames
 from hub.state import hub_state
 
 
@@ -135,6 +137,40 @@ async def session_history(request: Request) -> Response:
     )
 
 
+async def session_usage(request: Request) -> Response:
+    """The session's token totals and its most recent model calls (`limit`, oldest first)."""
+    session = await existing_session(request)
+    state = hub_state(request)
+    prices = state.settings.llm_prices
+    totals = await state.usage.totals(session.id)
+    cost = None if prices is None else prices.cost(usage_of(totals))
+    calls = await state.usage.calls(session.id, page_limit(request))
+    return JSONResponse(
+        {
+            "session_id": session.id,
+            "totals": frames.session_usage(totals, cost).model_dump(),
+            "calls": [model_call_json(call, prices) for call in calls],
+        }
+    )
+
+
+def usage_of(totals: StoredUsage) -> Usage:
+    return Usage(totals.prompt_tokens, totals.completion_tokens, totals.cached_tokens)
+
+
+def model_call_json(call: StoredModelCall, prices: Prices | None) -> dict[str, Any]:
+    usage = None
+    if call.prompt_tokens is not None and call.completion_tokens is not None:
+        usage = Usage(call.prompt_tokens, call.completion_tokens, call.cached_tokens)
+    cost = None if prices is None or usage is None else prices.cost(usage)
+    return frames.token_counts(usage, cost) | {
+        "id": call.id,
+        "agent": call.agent,
+        "purpose": call.purpose,
+        "created_at": call.created_at.isoformat(),
+    }
+
+
 async def pending_approvals(request: Request) -> Response:
     session = await existing_session(request)
     approvals = [
@@ -201,6 +237,7 @@ routes = [
     Route("/sessions", create_session, methods=["POST"]),
     Route("/sessions/{session_id}/history", session_history),
     Route("/sessions/{session_id}/pending-approvals", pending_approvals),
+    Route("/sessions/{session_id}/usage", session_usage),
     Route("/sessions/{session_id}/cancel", cancel_run, methods=["POST"]),
     Route("/sessions/{session_id}/agent", switch_agent, methods=["POST"]),
     Route("/protocol/schema.json", protocol_schema),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection
 
 from db.store import Store
+from db.usage import UsageLedger
 from hub.auth import TicketBook
 from hub.config import Settings
 from hub.registry import SessionRegistry
@@ -20,6 +21,7 @@ class HubState:
     registry: SessionRegistry
     tickets: TicketBook
     users: UserLimits
+    usage: UsageLedger
 
 
 def hub_state(connection: HTTPConnection) -> HubState:

@@ -33,7 +33,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Any
 
@@ -107,13 +107,18 @@ class _Completion:
 
     _ids = itertools.count(1)
 
-    def __init__(self, body: dict[str, Any]) -> None:
+    def __init__(
+        self, body: dict[str, Any], report: Callable[[dict[str, int]], None] | None
+    ) -> None:
+        self.report = report  # None: this server reports no usage
         model = str(body.get("model") or "scripted-model")
         self.head = openai_stream.Head(
             f"chatcmpl-scripted-{next(self._ids)}", int(time.time()), model
         )
         options = body.get("stream_options")
-        self.include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+        self.include_usage = (
+            report is not None and isinstance(options, dict) and bool(options.get("include_usage"))
+        )
         self.prompt_tokens = len(body.get("messages") or [])
         self.completion_tokens = 0
 
@@ -125,8 +130,9 @@ class _Completion:
     def end(self, finish_reason: str) -> list[bytes]:
         """Final chunk, optional usage chunk and ``[DONE]``."""
         out = [self.emit(openai_stream.finish_chunk(self.head, finish_reason))]
-        if self.include_usage:
+        if self.include_usage and self.report is not None:
             usage = openai_stream.usage_chunk(self.head, self.prompt_tokens, self.completion_tokens)
+            self.report(usage["usage"])
             out.append(openai_stream.sse(usage))
         out.append(openai_stream.DONE)
         return out
@@ -141,6 +147,9 @@ class _Completion:
         if tool_calls:
             message["tool_calls"] = tool_calls
         self.completion_tokens = max(1, len(content or "") // 4) + len(tool_calls or [])
+        usage = openai_stream.usage(self.prompt_tokens, self.completion_tokens)
+        if self.report is not None:
+            self.report(usage)
         return {
             "id": self.head.id,
             "object": "chat.completion",
@@ -155,7 +164,7 @@ class _Completion:
                     "finish_reason": finish_reason,
                 }
             ],
-            "usage": openai_stream.usage(self.prompt_tokens, self.completion_tokens),
+            **({"usage": usage} if self.report is not None else {}),
         }
 
 
@@ -168,6 +177,9 @@ class ScriptedLLM:
         self._queue: deque[Reply] = deque()
         self._requests: list[dict[str, Any]] = []
         self._disconnects = 0
+        self._reported: list[dict[str, int]] = []
+        #: False: answer like a server that reports no token usage at all.
+        self.report_usage = True
         self._release_generation = 0
         self._stopping = False
         self._server: uvicorn.Server | None = None
@@ -268,6 +280,8 @@ class ScriptedLLM:
             self._queue.clear()
             self._requests.clear()
             self._disconnects = 0
+            self._reported.clear()
+            self.report_usage = True
             self._release_generation += 1
 
     def release(self) -> None:
@@ -280,6 +294,16 @@ class ScriptedLLM:
         """Snapshot of the parsed JSON bodies of all requests received so far (oldest first)."""
         with self._lock:
             return list(self._requests)
+
+    @property
+    def reported(self) -> list[dict[str, int]]:
+        """The `usage` objects sent so far, one per completed call (oldest first)."""
+        with self._lock:
+            return list(self._reported)
+
+    def _report(self, usage: dict[str, int]) -> None:
+        with self._lock:
+            self._reported.append(usage)
 
     @property
     def pending(self) -> int:
@@ -312,7 +336,7 @@ class ScriptedLLM:
         if isinstance(reply, Fail):
             return JSONResponse(_error_body(reply.message, reply.status), reply.status)
 
-        comp = _Completion(body)
+        comp = _Completion(body, self._report if self.report_usage else None)
         if body.get("stream") is True:
             return StreamingResponse(
                 self._guard(self._stream(reply, comp, generation)),

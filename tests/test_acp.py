@@ -29,6 +29,7 @@ from acp.schema import (
     ToolCallProgress,
     ToolCallStart,
     ToolCallUpdate,
+    UsageUpdate,
     UserMessageChunk,
     WaitForTerminalExitResponse,
     WriteTextFileResponse,
@@ -135,9 +136,13 @@ class EditorFile:
 
 @pytest.fixture
 def hub(tmp_path: Path, llm: ScriptedLLM) -> Iterator[HubProcess]:
-    process = HubProcess(tmp_path, llm.base_url).start()
+    # A window the hub is told of, so the bridge can say how full it is (usage_update).
+    process = HubProcess(tmp_path, llm.base_url, AGENT_RUNTIME__LLM_CONTEXT_TOKENS=CONTEXT).start()
     yield process
     process.stop()
+
+
+CONTEXT = "8192"
 
 
 @asynccontextmanager
@@ -187,6 +192,15 @@ async def test_a_prompt_streams_switches_mode_and_reads_a_file_in_the_editor(
     assert finished and "print('hi')" in finished[-1].content[0].content.text
     told = llm.requests[-1]["messages"][-1]  # the model read the editor's file
     assert told["role"] == "tool" and told["content"] == "print('hi')\n"
+
+    reported = llm.reported  # routing, the call asking to read, the answer
+    assert len(reported) == 3 and done.usage is not None
+    assert done.usage.input_tokens == sum(r["prompt_tokens"] for r in reported)
+    assert done.usage.output_tokens == sum(r["completion_tokens"] for r in reported)
+    assert done.usage.total_tokens == sum(r["total_tokens"] for r in reported)
+    context = editor.of(UsageUpdate)
+    assert [u.used for u in context] == [r["total_tokens"] for r in reported]
+    assert {u.size for u in context} == {int(CONTEXT)}
 
 
 async def test_permissions_allow_always_and_reject_and_a_command_in_a_terminal(

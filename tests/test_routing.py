@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from agents.routing import (
     RoutingDecision,
     route_by_keywords,
 )
+from agents.usage import Usage
 from tests.scripted_llm import Cut, Fail, Hang, Reply, ScriptedLLM, Text, ToolCalls
 
 
@@ -84,7 +86,11 @@ async def test_llm_decision(llm: ScriptedLLM, model: OpenAIChatModel) -> None:
         {"role": "assistant", "content": "Which backend?"},
     ]
     decision = await Router(model).route("postgres, please fix it up", context)
-    assert decision == RoutingDecision("architect", "It asks for a design.", "llm", 0.9)
+    # The scripted server reports one prompt token per message and one per chunk it sent.
+    reported = Usage(prompt_tokens=2, completion_tokens=2)
+    assert decision == RoutingDecision(
+        "architect", "It asks for a design.", "llm", 0.9, reported, asked_model=True
+    )
 
     [request] = llm.requests
     assert request.get("stream", False) is False
@@ -132,7 +138,8 @@ async def test_bad_answers_fall_back_to_keywords(
     llm.push(reply)
     with caplog.at_level(logging.WARNING, logger="agents.routing"):
         decision = await Router(model).route("why does it crash", [])
-    assert decision == RoutingDecision("debug", "keyword 'why' matched", "keywords", 0.5)
+    expected = RoutingDecision("debug", "keyword 'why' matched", "keywords", 0.5, asked_model=True)
+    assert dataclasses.replace(decision, usage=None) == expected
     [record] = caplog.records
     assert record.levelno == logging.WARNING
     assert cause in record.getMessage()
@@ -157,9 +164,9 @@ async def test_call_function_returns_arguments(llm: ScriptedLLM, model: OpenAICh
     llm.push(
         ToolCalls([("a", "other", {"x": 1}), ("b", "pick", {"n": [1, 2]})], text_chunks=["hm"])
     )
-    assert await model.call_function([{"role": "user", "content": "go"}], function, 5) == {
-        "n": [1, 2]
-    }
+    call = await model.call_function([{"role": "user", "content": "go"}], function, 5)
+    assert call.arguments == {"n": [1, 2]}
+    assert call.usage == Usage(prompt_tokens=1, completion_tokens=3)
     llm.push(Fail(404, "no such model"))
     with pytest.raises(LLMError, match="HTTP 404: .*no such model"):
         await model.call_function([{"role": "user", "content": "go"}], function, 5)
@@ -184,8 +191,11 @@ async def test_an_unsound_routing_answer_falls_back_to_the_keywords_saying_so(
 ) -> None:
     llm.push(answer)
     decision = await Router(model).route(request_text, [])
-    assert decision == route_by_keywords(request_text)
+    assert dataclasses.replace(decision, usage=None, asked_model=False) == route_by_keywords(
+        request_text
+    )
     assert decision.method == "keywords"
+    assert decision.usage is not None  # the call was made, and is counted
     assert why in caplog.text
 
 

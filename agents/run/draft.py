@@ -31,6 +31,10 @@ class Draft:
             self._saver = asyncio.create_task(self._save_every(self._every))
 
     @property
+    def agent(self) -> str:
+        return self._agent
+
+    @property
     def saved(self) -> bool:
         return self._message_id is not None
 

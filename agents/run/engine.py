@@ -16,6 +16,7 @@ from typing import Any
 from agents.llm import LLMError, ToolCallFragment
 from agents.ports import ChatModel, TokenCounter
 from agents.routing import Router
+from agents.run.accounting import Accounting, RunUsage
 from agents.run.budget import ContextBudget, ContextTooLong
 from agents.run.draft import Draft
 from agents.run.handoff import hand_off
@@ -35,6 +36,7 @@ from agents.run.steps import (
 )
 from agents.run.textcalls import split_calls
 from agents.run.tools import ToolRunner
+from agents.usage import Usage
 from agents.vocab import ErrorCode, RunEndReason, ToolCallFormat
 from db.records import MessageStatus, StoredMessage
 from tools.registry import openai_tools
@@ -57,6 +59,8 @@ class _Progress:
     calls: dict[int, ToolCallFragment] = field(default_factory=dict)
     model_calls: int = 0
     last_stored: int | None = None
+    usage: Usage | None = None  # what the model call in progress reported
+    run_usage: RunUsage = field(default_factory=RunUsage)
 
     def add_call_piece(self, piece: ToolCallFragment) -> None:
         known = self.calls.get(piece.index)
@@ -81,7 +85,7 @@ class _Progress:
         ]
 
     def next_model_call(self, draft: Draft) -> None:
-        self.draft, self.calls = draft, {}
+        self.draft, self.calls, self.usage = draft, {}, None
         self.model_calls += 1
 
     @property
@@ -102,6 +106,7 @@ class TurnEngine:
         tool_format: ToolCallFormat = "native",
         context_tokens: int | None = None,
         tokens: TokenCounter | None = None,
+        accounting: Accounting | None = None,
     ) -> None:
         self._model = model
         self._router = router
@@ -112,6 +117,7 @@ class TurnEngine:
         self._max_tokens = max_tokens  # per model call
         self._tool_format = tool_format
         self._tokens = tokens  # the server's tokenizer, to check what the budget estimated
+        self._accounting = accounting  # None: usage is neither stored nor reported
         self._budget = (
             None if context_tokens is None else ContextBudget(context_tokens, max_tokens or 0)
         )
@@ -120,9 +126,17 @@ class TurnEngine:
         """Take the turn as far as it can go. `user_text`: the turn starts with this message
         (already stored); an agent that routes requests hands it off first."""
         progress = _Progress()
+        outcome = await self._advance(ctx, progress, user_text)
+        if self._accounting is not None:
+            self._accounting.run_ended(ctx, progress.run_usage)
+        return outcome
+
+    async def _advance(
+        self, ctx: RunContext, progress: _Progress, user_text: str | None
+    ) -> TurnOutcome:
         try:
             if user_text is not None and ctx.sink.agent.routes_requests:
-                step: NextStep = await self._route(ctx, user_text)
+                step: NextStep = await self._route(ctx, user_text, progress)
             else:
                 step = await self._next(ctx, progress)
             while True:
@@ -144,6 +158,7 @@ class TurnEngine:
                         ctx.sink.emit(RunFailed(code, message))
                         return TurnOutcome("error", progress.last_stored)
         except LLMError as exc:
+            await self._account_cut(ctx, progress)
             stored = await _store_partial(ctx, progress, MessageStatus.INTERRUPTED)
             ctx.sink.emit(MessageEnded())
             ctx.sink.emit(RunFailed(ErrorCode.LLM_ERROR, str(exc)))
@@ -153,6 +168,7 @@ class TurnEngine:
             current = asyncio.current_task()
             if current is not None:
                 current.uncancel()
+            await self._account_cut(ctx, progress)
             stored = await _store_partial(ctx, progress, MessageStatus.CANCELLED)
             if progress.has_text:
                 ctx.sink.emit(MessageEnded())
@@ -167,10 +183,23 @@ class TurnEngine:
         history = await ctx.store.history(ctx.session_id, CONTEXT_MESSAGES)
         await self._tools.abandon(ctx, open_calls(history))
 
-    async def _route(self, ctx: RunContext, user_text: str) -> Handoff:
+    async def _account(
+        self, ctx: RunContext, progress: _Progress, agent: str, purpose: str, usage: Usage | None
+    ) -> None:
+        if self._accounting is not None:
+            await self._accounting.model_call(ctx, progress.run_usage, agent, purpose, usage)
+
+    async def _account_cut(self, ctx: RunContext, progress: _Progress) -> None:
+        """A model call that failed or was cancelled part-way reported no usage."""
+        if progress.draft is not None:
+            await self._account(ctx, progress, progress.draft.agent, "answer", None)
+
+    async def _route(self, ctx: RunContext, user_text: str, progress: _Progress) -> Handoff:
         history = await ctx.store.history(ctx.session_id, CONTEXT_MESSAGES)
         context = model_messages(ctx.sink.agent, history)[1:-1]
         decision = await self._router.route(user_text, context)
+        if decision.asked_model:
+            await self._account(ctx, progress, ctx.sink.agent.name, "routing", decision.usage)
         return Handoff(decision.agent, decision.reason, decision.method, decision.confidence)
 
     async def _next(self, ctx: RunContext, progress: _Progress) -> NextStep:
@@ -211,6 +240,8 @@ class TurnEngine:
                         draft.add(item)
                     elif isinstance(item, ToolCallFragment):
                         progress.add_call_piece(item)
+                    elif isinstance(item, Usage):
+                        progress.usage = item
         except TimeoutError:
             raise LLMError(
                 f"the model call took longer than {self._model_call_seconds:g}s "
@@ -221,6 +252,7 @@ class TurnEngine:
         message = await draft.finish(MessageStatus.COMPLETE, tool_calls)
         progress.draft, progress.calls, progress.last_stored = None, {}, message.id
         ctx.sink.emit(MessageStored(message.id))
+        await self._account(ctx, progress, agent.name, "answer", progress.usage)
         calls = open_calls([message])
         return RunTools(calls) if calls else FinalOutput(message.id)
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from agents.definitions import AgentSpec
 from agents.ports import HistoryStore
+from agents.usage import Usage
 from agents.vocab import DecisionOutcome, ErrorCode, SwitchMethod, ToolOutcomeStatus, WaitKind
+from db.records import StoredUsage
 
 # --- next steps ------------------------------------------------------------------------------
 
@@ -199,6 +201,22 @@ class Awaiting:
     wait: Wait
 
 
+@dataclass(frozen=True, slots=True)
+class UsageReported:
+    """Tokens of one model call (`scope="call"`) or of a whole run (`"run"`), and the
+    session's totals. `usage` None: the model reported none (unknown, not zero)."""
+
+    scope: Literal["call", "run"]
+    agent: str
+    usage: Usage | None
+    model_calls: int
+    unreported_calls: int  # of `model_calls`, those whose tokens are unknown
+    cost_usd: float | None  # None: no price table, or nothing reported
+    session: StoredUsage
+    session_cost_usd: float | None
+    context_tokens: int | None = None  # the model's window, where configured
+
+
 RunEvent = (
     MessageEnded
     | MessageStored
@@ -210,6 +228,7 @@ RunEvent = (
     | ApprovalResolved
     | ApprovalExpiring
     | Awaiting
+    | UsageReported
 )
 
 

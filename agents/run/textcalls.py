@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from agents.llm import ToolCallFragment
+from agents.usage import Usage
 from tools.registry import TOOLS
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
@@ -123,8 +124,8 @@ class TextCallParser:
 
 
 async def split_calls(
-    stream: AsyncIterator[str | ToolCallFragment],
-) -> AsyncIterator[str | ToolCallFragment]:
+    stream: AsyncIterator[str | ToolCallFragment | Usage],
+) -> AsyncIterator[str | ToolCallFragment | Usage]:
     """The stream with the calls written in its text taken out of the text."""
     parser = TextCallParser()
     async for item in stream:

@@ -40,8 +40,11 @@ from hub.protocol.hub import (
     RunFinished,
     RunStarted,
     SessionReady,
+    SessionUsage,
+    TokenCounts,
     ToolCall,
     ToolFinished,
+    UsageReport,
     hub_frame_adapter,
 )
 from hub.protocol.parse import SESSION_ID_PATTERN, FrameRejected, is_session_id, parse_client_frame
@@ -73,6 +76,9 @@ __all__ = [
     "Ping",
     "PlanDecision",
     "Pong",
+    "SessionUsage",
+    "TokenCounts",
+    "UsageReport",
     "Resync",
     "Role",
     "RunFinished",

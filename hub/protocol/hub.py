@@ -211,6 +211,38 @@ class ApprovalResolved(HubFrameModel):
     feedback: str | None = None
 
 
+class TokenCounts(BaseModel):
+    """Tokens as the model reported them; null where it reported none (unknown, not zero)."""
+
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_tokens: int | None
+    cached_tokens: int | None = Field(None, description="Of the prompt, served from cache.")
+    cost_usd: float | None = Field(
+        None, description="Estimated from AGENT_RUNTIME__LLM_PRICES; null without it."
+    )
+
+
+class SessionUsage(TokenCounts):
+    model_calls: int
+    unreported_calls: int = Field(description="Model calls that reported no usage.")
+
+
+class UsageReport(HubFrameModel, TokenCounts):
+    """Hub extension: the tokens of one model call (`scope: call`) or of a run's calls
+    (`scope: run`, sent before `run_finished`), with the session's running totals."""
+
+    type: Literal["usage"] = "usage"
+    scope: Literal["call", "run"]
+    agent: str
+    model_calls: int
+    unreported_calls: int
+    session: SessionUsage
+    context_tokens: int | None = Field(
+        None, description="The model's context window (AGENT_RUNTIME__LLM_CONTEXT_TOKENS)."
+    )
+
+
 class Pong(HubFrameModel):
     type: Literal["pong"] = "pong"
     data: str | None = None
@@ -230,6 +262,7 @@ HubFrame = Annotated[
     | ToolFinished
     | FollowupQuestion
     | Resync
+    | UsageReport
     | Pong,
     Discriminator("type"),
 ]
@@ -246,6 +279,7 @@ EXTENSION_FRAME_TYPES = frozenset(
         "tool_finished",
         "followup_question",
         "resync",
+        "usage",
         "pong",
     }
 )

@@ -7,7 +7,8 @@ from typing import Any
 
 from agents.run import steps as s
 from agents.run.steps import Wait
-from db.records import MessageStatus, StoredMessage
+from agents.usage import Usage
+from db.records import MessageStatus, StoredMessage, StoredUsage
 from hub import protocol as p
 from hub.history import history_message
 
@@ -64,8 +65,43 @@ def frame_of(event: s.RunEvent) -> FrameFields | None:
             }
         case s.ApprovalExpiring(call_id=call_id, expires_at=expires_at):
             return p.ApprovalExpiring, {"call_id": call_id, "expires_at": iso(expires_at)}
+        case s.UsageReported() as report:
+            return p.UsageReport, usage_fields(report)
         case s.Awaiting() | s.MessageStored():
             return None
+
+
+def token_counts(usage: Usage | None, cost: float | None) -> dict[str, Any]:
+    if usage is None:
+        return dict.fromkeys(
+            ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens")
+        )
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+        "cached_tokens": usage.cached_tokens,
+        "cost_usd": cost,
+    }
+
+
+def session_usage(totals: StoredUsage, cost: float | None) -> p.SessionUsage:
+    reported = Usage(totals.prompt_tokens, totals.completion_tokens, totals.cached_tokens)
+    counts = token_counts(reported if totals.model_calls > totals.unreported_calls else None, cost)
+    return p.SessionUsage(
+        **counts, model_calls=totals.model_calls, unreported_calls=totals.unreported_calls
+    )
+
+
+def usage_fields(report: s.UsageReported) -> dict[str, Any]:
+    return token_counts(report.usage, report.cost_usd) | {
+        "scope": report.scope,
+        "agent": report.agent,
+        "model_calls": report.model_calls,
+        "unreported_calls": report.unreported_calls,
+        "session": session_usage(report.session, report.session_cost_usd),
+        "context_tokens": report.context_tokens,
+    }
 
 
 def reminder(wait: Wait) -> FrameFields:

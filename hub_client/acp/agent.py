@@ -36,11 +36,13 @@ from acp.schema import (
     SessionModeState,
     SetSessionModeResponse,
     ToolCallUpdate,
+    Usage,
 )
 
 from agents.definitions import AGENTS, DEFAULT_AGENT
 from hub import protocol as p
 from hub_client.acp.editor_tools import KINDS, EditorTools, title
+from hub_client.acp.usage import add_run, context_update
 from hub_client.connection import HubClient, is_user_token
 from tools.workspace import ToolFailed
 
@@ -79,6 +81,7 @@ class HubSession:
         self.switched: asyncio.Future[str] | None = None  # a mode change the editor asked for
         self.reader: asyncio.Task[None] | None = None
         self.asked: set[str] = set()  # approvals put to the editor, not yet decided
+        self.turn_usage: Usage | None = None  # what the prompt's turn cost, as reported
 
 
 class HubAgent:
@@ -198,12 +201,13 @@ class HubAgent:
             raise acp.RequestError.invalid_params({"prompt": "no text in the prompt"})
         session.turn_over = asyncio.get_running_loop().create_future()
         session.turn_started, answering = False, session.asked_question
-        session.asked_question = False
+        session.asked_question, session.turn_usage = False, None
         await session.hub.send_message(text)
         if answering:
             session.turn_started = True  # the answer continues the turn that asked
         reason = await session.turn_over
-        return PromptResponse(stop_reason=STOP_REASONS.get(reason, "end_turn"))
+        stop_reason = STOP_REASONS.get(reason, "end_turn")
+        return PromptResponse(stop_reason=stop_reason, usage=session.turn_usage)
 
     async def cancel(self, session_id: str, **kwargs: Any) -> None:
         if (session := self._sessions.get(session_id)) is not None:
@@ -273,6 +277,10 @@ class HubAgent:
                     session.turn_over.set_result("completed")  # the editor's next prompt answers
             case p.Error(code=code, content=content):
                 await update(session_id, acp.update_agent_message_text(f"\n[{code}] {content}\n"))
+            case p.UsageReport() as usage:
+                session.turn_usage = add_run(session.turn_usage, usage)
+                if (context := context_update(usage)) is not None:
+                    await update(session_id, context)
             case p.RunStarted(kind="message"):
                 session.turn_started = True
             case p.RunFinished(reason=reason) if reason != "waiting" and session.turn_started:

@@ -19,6 +19,7 @@ from db.records import (
     StoredMessage,
     StoredQueued,
     StoredRule,
+    StoredUsage,
     ToolCallStatus,
 )
 
@@ -250,3 +251,31 @@ class MemoryStore:
         )
         self.rules.append(rule)
         return rule
+
+
+class MemoryLedger:
+    """`agents.ports.UsageLedger` in memory: the calls as recorded, totals summed on demand."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, str, int | None, int | None, int | None]] = []
+
+    async def record(
+        self,
+        session_id: str,
+        agent: str,
+        purpose: str,
+        prompt_tokens: int | None,
+        completion_tokens: int | None,
+        cached_tokens: int | None,
+    ) -> StoredUsage:
+        self.calls.append(
+            (session_id, agent, purpose, prompt_tokens, completion_tokens, cached_tokens)
+        )
+        mine = [call for call in self.calls if call[0] == session_id]
+        return StoredUsage(
+            prompt_tokens=sum(call[3] or 0 for call in mine),
+            completion_tokens=sum(call[4] or 0 for call in mine),
+            cached_tokens=sum(call[5] or 0 for call in mine),
+            model_calls=len(mine),
+            unreported_calls=sum(call[3] is None for call in mine),
+        )

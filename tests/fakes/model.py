@@ -12,7 +12,8 @@ from typing import Any
 
 import orjson
 
-from agents.llm import LLMError, ToolCallFragment
+from agents.llm import FunctionCall, LLMError, ToolCallFragment
+from agents.usage import Usage
 from tests.fakes.script import Cut, Fail, Hang, Reply, Text, ToolCalls
 
 
@@ -21,6 +22,8 @@ class ScriptedModel:
         self._script: deque[Reply] = deque(replies)
         self.requests: list[dict[str, Any]] = []
         self._released = asyncio.Event()
+        # Reported at the end of every call that completes; None: the model reports nothing.
+        self.usage: Usage | None = None
 
     def push(self, *replies: Reply) -> None:
         self._script.extend(replies)
@@ -43,7 +46,7 @@ class ScriptedModel:
         messages: list[dict[str, Any]],
         tools: list[dict[str, Any]] | None = None,
         max_tokens: int | None = None,
-    ) -> AsyncIterator[str | ToolCallFragment]:
+    ) -> AsyncIterator[str | ToolCallFragment | Usage]:
         request = {"messages": messages, "tools": tools, "stream": True, "max_tokens": max_tokens}
         reply = self._next(request)
         match reply:
@@ -54,12 +57,16 @@ class ScriptedModel:
                     if delay:
                         await asyncio.sleep(delay)
                     yield chunk
+                if self.usage is not None:
+                    yield self.usage
             case ToolCalls(calls=calls, text_chunks=text_chunks):
                 for chunk in text_chunks:
                     yield chunk
                 for index, (call_id, name, arguments) in enumerate(calls):
                     yield ToolCallFragment(index, call_id, name, "")
                     yield ToolCallFragment(index, None, None, orjson.dumps(arguments).decode())
+                if self.usage is not None:
+                    yield self.usage
             case Cut(chunks=chunks):
                 for chunk in chunks:
                     yield chunk
@@ -70,6 +77,8 @@ class ScriptedModel:
                 for chunk in chunks:
                     yield chunk
                 await self._released.wait()
+                if self.usage is not None:
+                    yield self.usage
 
     async def call_function(
         self,
@@ -77,14 +86,14 @@ class ScriptedModel:
         function: dict[str, Any],
         timeout: float,  # noqa: ASYNC109  # the port's signature
         max_tokens: int = 256,
-    ) -> dict[str, Any]:
+    ) -> FunctionCall:
         request = {"messages": messages, "function": function, "max_tokens": max_tokens}
         reply = self._next(request | {"stream": False})
         match reply:
             case ToolCalls(calls=calls):
                 for _, name, arguments in calls:
                     if name == function["name"]:
-                        return arguments
+                        return FunctionCall(arguments, self.usage)
             case Fail(status=status, message=message):
                 raise LLMError(f"LLM endpoint answered HTTP {status}: {message}")
         raise LLMError(f"LLM did not call {function['name']}")

@@ -1,0 +1,78 @@
+"""Token usage as the model reports it, and what it costs by an optional price table.
+
+A model that reports nothing is recorded as `None`, never as an estimate: a hub that guessed
+would show a total nobody can check against the provider's bill.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PER = 1_000_000  # prices are per million tokens, as providers list them
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """One model call's tokens; `cached_tokens` is the part of the prompt served from cache."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @classmethod
+    def from_openai(cls, usage: Any) -> Usage | None:
+        """Read an OpenAI `usage` object; None unless it carries both counts."""
+        if not isinstance(usage, dict):
+            return None
+        prompt, completion = (
+            _count(usage.get("prompt_tokens")),
+            _count(usage.get("completion_tokens")),
+        )
+        if prompt is None or completion is None:
+            return None
+        details = usage.get("prompt_tokens_details")
+        cached = _count(details.get("cached_tokens")) if isinstance(details, dict) else None
+        return cls(prompt, completion, cached)
+
+    def __add__(self, other: Usage) -> Usage:
+        cached = (
+            None
+            if self.cached_tokens is None and other.cached_tokens is None
+            else (self.cached_tokens or 0) + (other.cached_tokens or 0)
+        )
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            cached,
+        )
+
+
+def _count(value: object) -> int | None:
+    return value if type(value) is int and value >= 0 else None
+
+
+class Prices(BaseModel):
+    """USD per million tokens (`AGENT_RUNTIME__LLM_PRICES`); `cached` defaults to `prompt`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prompt: float = Field(ge=0)
+    completion: float = Field(ge=0)
+    cached: float | None = Field(None, ge=0)
+
+    def cost(self, usage: Usage) -> float:
+        cached = usage.cached_tokens or 0
+        cached_price = self.prompt if self.cached is None else self.cached
+        dollars = (
+            (usage.prompt_tokens - cached) * self.prompt
+            + cached * cached_price
+            + usage.completion_tokens * self.completion
+        )
+        return round(dollars / PER, 8)
