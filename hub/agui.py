@@ -137,6 +137,9 @@ class Translation:
                 ]
             case "error":
                 return [ag.RunErrorEvent(message=frame["content"], code=frame["code"])]
+            case "usage":  # AG-UI has no usage event: the hub's frame, as a custom one
+                usage = {k: v for k, v in frame.items() if k not in ("session_id", "seq", "ts")}
+                return [ag.CustomEvent(name="usage", value=usage)]
             case "run_finished":
                 return [ag.StepFinishedEvent(step_name=self.agent), self._finished(frame)]
         return []

@@ -44,7 +44,8 @@ async def events(client: httpx.AsyncClient, body: dict[str, Any]) -> list[Any]:
 
 
 def kinds(stream: list[Any]) -> list[str]:
-    return [e.type.value for e in stream]
+    """The event types, without the hub's custom `usage` events (see the first test)."""
+    return [e.type.value for e in stream if not isinstance(e, ag.CustomEvent)]
 
 
 async def test_a_run_streams_text_and_steps(
@@ -64,6 +65,10 @@ async def test_a_run_streams_text_and_steps(
     assert text == "Hello, world"
     finished = stream[-1]
     assert (finished.thread_id, finished.run_id, finished.outcome.type) == ("ag-1", "r1", "success")
+    usage = [e.value for e in stream if isinstance(e, ag.CustomEvent) and e.name == "usage"]
+    assert [u["scope"] for u in usage] == ["call", "call", "run"]
+    assert [u["prompt_tokens"] for u in usage[:2]] == [r["prompt_tokens"] for r in llm.reported]
+    assert usage[-1]["session"]["total_tokens"] == sum(r["total_tokens"] for r in llm.reported)
 
 
 async def test_an_approval_is_an_interrupt_that_the_next_run_resumes(

@@ -143,6 +143,10 @@ async def test_a_session_streams_switches_agent_and_is_approved_inline(
     await expect(transcript).to_contain_text("<script>window.__owned = 1</script>")
     assert await page.evaluate("window.__owned") is None  # shown as text, never run
     assert (tmp_path / "workspace" / "notes.md").read_text() == "hello\n"
+    await expect(page.get_by_test_id("run-state")).to_have_text("idle")  # every call is in
+    total = sum(reported["total_tokens"] for reported in llm.reported)
+    assert len(llm.reported) == 4  # routing, two answers and the call asking to write
+    await expect(page.get_by_test_id("session-usage")).to_have_text(f"{total:,}")
 
     log = page.get_by_test_id("frame-log")
     await expect(

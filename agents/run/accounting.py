@@ -77,7 +77,9 @@ class Accounting:
             unreported_calls=unreported,
             cost_usd=self._cost(usage),
             session=totals,
-            session_cost_usd=self._cost(session if totals.model_calls else None),
+            session_cost_usd=self._cost(
+                session if totals.model_calls > totals.unreported_calls else None
+            ),
             context_tokens=self._context_tokens,
         )
 

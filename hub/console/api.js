@@ -95,6 +95,7 @@ export const api = {
   agents: () => authed('GET', '/agents'),
   sessions: ({ limit = 20, before, q } = {}) => authed('GET', `/sessions${query({ limit, before, q })}`),
   createSession: () => authed('POST', '/sessions', { body: {} }),
+  usage: (id) => authed('GET', sessionPath(id, `/usage${query({ limit: 1 })}`)),
   history: (id, limit = 200) => authed('GET', sessionPath(id, `/history${query({ limit })}`)),
   decide: (id, callId, decision) =>
     authed('POST', sessionPath(id, `/approvals/${encodeURIComponent(callId)}`), { body: decision }),

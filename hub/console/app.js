@@ -126,8 +126,9 @@ async function openSession(sessionId, agentHint) {
   state.sessionId = sessionId;
   showSession(sessionId, agentHint);
   try {
-    const { messages } = await api.history(sessionId);
+    const [{ messages }, usage] = await Promise.all([api.history(sessionId), api.usage(sessionId)]);
     if (opening !== state.opening) return;
+    showUsage(usage.totals);
     transcript.renderHistory(messages);
   } catch (error) {
     if (opening !== state.opening) return;
@@ -170,6 +171,7 @@ function closeSession() {
   state.sessionId = null;
   state.opening += 1;
   $('session-title').textContent = 'none';
+  showUsage(null);
   $('empty-state').hidden = false;
   $('message-input').disabled = true;
   showConnection('disconnected', '');
@@ -221,6 +223,9 @@ const APP_HANDLERS = {
     setRunState('running');
     transcript.onFrame(frame);
   },
+  usage(frame) {
+    showUsage(frame.session);
+  },
   run_finished(frame) {
     setRunState(frame.reason === 'waiting' ? 'waiting' : 'idle');
     transcript.onFrame(frame);
@@ -246,6 +251,21 @@ function setAgent(agent) {
   $('current-agent').textContent = agent || '—';
   const select = $('agent-select');
   if ([...select.options].some((option) => option.value === agent)) select.value = agent;
+}
+
+/** A session's running totals: null counts mean the model reported none (shown as unknown). */
+function showUsage(totals) {
+  const node = $('session-usage');
+  if (!totals || !totals.model_calls) {
+    node.textContent = '—';
+    node.title = 'no model calls yet';
+    return;
+  }
+  const known = totals.total_tokens === null ? 'unknown' : totals.total_tokens.toLocaleString('en');
+  const cost = totals.cost_usd === null || totals.cost_usd === undefined ? '' : ` · $${totals.cost_usd.toFixed(4)}`;
+  node.textContent = `${known}${cost}`;
+  node.title = `${totals.prompt_tokens ?? '?'} prompt + ${totals.completion_tokens ?? '?'} completion tokens over ` +
+    `${totals.model_calls} model calls` + (totals.unreported_calls ? ` (${totals.unreported_calls} reported none)` : '');
 }
 
 function setRunState(runState) {
