@@ -17,9 +17,12 @@ import pytest
 from ag_ui import core as ag
 from pydantic import TypeAdapter
 
+from hub.app import create_app
+from hub.config import Settings
 from tests.conftest import API_KEY, routed
 from tests.hub_process import HubProcess
 from tests.scripted_llm import Fail, ScriptedLLM, Text, ToolCalls
+from tools.approval import ToolPolicy
 
 EVENTS: TypeAdapter[ag.Event] = TypeAdapter(ag.Event)
 
@@ -98,6 +101,36 @@ async def test_an_approval_is_an_interrupt_that_the_next_run_resumes(
     assert "".join(e.delta for e in done if isinstance(e, ag.TextMessageContentEvent)) == "saved"
     told = llm.requests[-1]["messages"][-1]
     assert told == {"role": "tool", "tool_call_id": "w-1", "content": "wrote a.md"}
+
+
+async def test_an_interrupt_nobody_answers_expires_and_a_late_resume_is_refused(
+    settings: Settings, llm: ScriptedLLM
+) -> None:
+    policies = {"write_file": ToolPolicy(ask=True, timeout_seconds=0.5)}
+    app = create_app(settings.model_copy(update={"approval_policy": policies}))
+    write = ToolCalls([("w-9", "write_file", {"path": "a.md", "content": "x"})])
+    llm.push(routed(), write, Text(["too late, then"]))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app),
+            base_url="http://hub",
+            headers={"X-Internal-Auth": API_KEY},
+        ) as client,
+    ):
+        asked = await events(client, run_input("ag-exp", "r1", messages=[user("write code")]))
+        (interrupt,) = asked[-1].outcome.interrupts
+        assert interrupt.expires_at is not None  # the client can show the deadline
+        await asyncio.sleep(1.5)  # the approval expires; the turn goes on without the call
+        resume = [{"interruptId": "w-9", "status": "resolved", "payload": {"decision": "approve"}}]
+        response = await client.post("/ag-ui", json=run_input("ag-exp", "r2", resume=resume))
+        snapshot = await events(client, run_input("ag-exp", "r3"))
+    assert response.status_code == 409, response.text
+    assert response.json()["error"] == "already_decided"
+    (messages,) = [e for e in snapshot if isinstance(e, ag.MessagesSnapshotEvent)]
+    told = [m for m in messages.messages if m.role == "tool"]
+    assert told[-1].content == "error: nobody approved this call in time"
+    assert messages.messages[-1].content == "too late, then"
 
 
 async def test_an_edit_in_the_resume_changes_what_runs(

@@ -223,7 +223,8 @@ class TurnEngine:
         tools = (
             None if text_calls else [*openai_tools(agent.tools), *ctx.sink.client_tools.values()]
         )
-        messages = model_messages(agent, history, self._tool_format)
+        offered = ctx.sink.client_tools.values()
+        messages = model_messages(agent, history, self._tool_format, offered)
         if self._budget is not None:
             try:
                 messages = await self._fit(self._budget, messages, tools)

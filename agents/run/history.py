@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -42,7 +43,10 @@ def _arguments(call: dict[str, Any]) -> dict[str, Any]:
 
 
 def model_messages(
-    agent: AgentSpec, history: list[StoredMessage], tool_format: ToolCallFormat = "native"
+    agent: AgentSpec,
+    history: list[StoredMessage],
+    tool_format: ToolCallFormat = "native",
+    client_tools: Iterable[dict[str, Any]] = (),
 ) -> list[dict[str, Any]]:
     """The agent's instructions followed by the stored conversation, in OpenAI's format; notices
     for people (agent switches, interrupted runs) are left out: small models answer them.
@@ -59,11 +63,13 @@ def model_messages(
             unanswered.remove(message.tool_call_id)
         context.append(_as_openai(message))
     context += [_no_result(call_id) for call_id in unanswered]
-    return _as_text(agent, context) if tool_format == "text" else context
+    return _as_text(agent, context, client_tools) if tool_format == "text" else context
 
 
-def _as_text(agent: AgentSpec, context: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    system = f"{agent.instructions}\n\n{textcalls.tools_prompt(agent.tools)}"
+def _as_text(
+    agent: AgentSpec, context: list[dict[str, Any]], client_tools: Iterable[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    system = f"{agent.instructions}\n\n{textcalls.tools_prompt(agent.tools, client_tools)}"
     out: list[dict[str, Any]] = [{"role": "system", "content": system}]
     names: dict[str, str] = {}
     for message in context[1:]:

@@ -36,19 +36,32 @@ The result comes back in a <tool_result> message. The tools (arguments with ? ar
 """
 
 
-def tools_prompt(names: Iterable[str]) -> str:
-    """The part of the instructions that describes the tools and how to call them."""
-    return _FORMAT + "\n".join(_signature(name) for name in names)
+def tools_prompt(names: Iterable[str], client_tools: Iterable[dict[str, Any]] = ()) -> str:
+    """The part of the instructions that describes the tools and how to call them; a client's
+    own tools (OpenAI function tools, as a client offered them) are listed after the hub's."""
+    lines = [_signature(n, TOOLS[n].args.model_json_schema(), TOOLS[n].description) for n in names]
+    for tool in client_tools:
+        function = tool.get("function") or {}
+        schema = function.get("parameters")
+        lines.append(
+            _signature(
+                str(function.get("name", "")),
+                schema if isinstance(schema, dict) else {},
+                str(function.get("description") or ""),
+            )
+        )
+    return _FORMAT + "\n".join(lines)
 
 
-def _signature(name: str) -> str:
-    schema = TOOLS[name].args.model_json_schema()
+def _signature(name: str, schema: dict[str, Any], description: str) -> str:
     required = set(schema.get("required", ()))
     params = []
-    for arg, prop in schema.get("properties", {}).items():
-        kinds = [p.get("type", "any") for p in prop.get("anyOf", [prop]) if p.get("type") != "null"]
+    properties = schema.get("properties")
+    for arg, prop in (properties if isinstance(properties, dict) else {}).items():
+        options = prop.get("anyOf", [prop]) if isinstance(prop, dict) else [{}]
+        kinds = [str(o.get("type", "any")) for o in options if o.get("type") != "null"]
         params.append(f"{arg}{'' if arg in required else '?'}: {'|'.join(kinds)}")
-    return f"- {name}({', '.join(params)}): {TOOLS[name].description}"
+    return f"- {name}({', '.join(params)}): {description}"
 
 
 def call_text(call: dict[str, Any]) -> str:

@@ -196,6 +196,32 @@ async def test_in_the_text_format_a_written_call_is_a_call_like_any_other() -> N
     }
 
 
+async def test_a_clients_own_tool_is_offered_and_called_in_the_text_format() -> None:
+    store = MemoryStore()
+    model = ScriptedModel(Text(['<tool_call>{"name": "pick_color", "arguments": {"hue": 3}}']))
+    engine = TurnEngine(model, Router(model), ToolRunner(default_policies(), 5), tool_format="text")
+    sink = RecordingSink()
+    schema = {"type": "object", "properties": {"hue": {"type": "integer"}}, "required": ["hue"]}
+    sink.client_tools = {
+        "pick_color": {
+            "type": "function",
+            "function": {
+                "name": "pick_color",
+                "description": "Ask for a color",
+                "parameters": schema,
+            },
+        }
+    }
+    await store.add_message("s", "user", "go")
+    outcome = await engine.advance(s.RunContext("s", store, sink))
+    assert (
+        "- pick_color(hue: integer): Ask for a color" in model.requests[0]["messages"][0]["content"]
+    )
+    assert outcome.reason == "waiting"  # the client runs it and sends the result
+    (announced,) = [e for e in sink.events if isinstance(e, s.ToolAnnounced)]
+    assert (announced.tool_name, announced.arguments) == ("pick_color", {"hue": 3})
+
+
 async def test_the_oldest_messages_give_way_and_a_message_too_big_fails_typed() -> None:
     store, model = MemoryStore(), ScriptedModel(Text(["ok"]))
     tools = ToolRunner(default_policies(), 5)
