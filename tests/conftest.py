@@ -126,13 +126,18 @@ async def app(settings: Settings) -> AsyncIterator[Starlette]:
         yield application
 
 
-@pytest.fixture
-async def app_client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
+def in_process_client(app: Starlette) -> httpx.AsyncClient:
+    """An HTTP client of the hub in-process, with the internal key."""
+    return httpx.AsyncClient(
         transport=httpx.ASGITransport(app),
         base_url="http://hub",
         headers={"X-Internal-Auth": API_KEY},
-    ) as client:
+    )
+
+
+@pytest.fixture
+async def app_client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with in_process_client(app) as client:
         yield client
 
 

@@ -19,7 +19,7 @@ from pydantic import TypeAdapter
 
 from hub.app import create_app
 from hub.config import Settings
-from tests.conftest import API_KEY, routed
+from tests.conftest import API_KEY, in_process_client, routed
 from tests.hub_process import HubProcess
 from tests.scripted_llm import Fail, ScriptedLLM, Text, ToolCalls
 from tools.approval import ToolPolicy
@@ -112,11 +112,7 @@ async def test_an_interrupt_nobody_answers_expires_and_a_late_resume_is_refused(
     llm.push(routed(), write, Text(["too late, then"]))
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app),
-            base_url="http://hub",
-            headers={"X-Internal-Auth": API_KEY},
-        ) as client,
+        in_process_client(app) as client,
     ):
         asked = await events(client, run_input("ag-exp", "r1", messages=[user("write code")]))
         (interrupt,) = asked[-1].outcome.interrupts

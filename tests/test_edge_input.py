@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from hub import protocol
 from hub.app import create_app
 from hub.config import Settings
-from tests.conftest import API_KEY, routed
+from tests.conftest import in_process_client, routed
 from tests.scripted_llm import ScriptedLLM, Text
 from tests.test_socket import receive, socket
 
@@ -143,11 +143,7 @@ async def test_the_llm_timeout_bounds_the_whole_call_not_each_read(
     app = create_app(settings.model_copy(update={"llm_timeout_seconds": 0.7}))
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app),
-            base_url="http://hub",
-            headers={"X-Internal-Auth": API_KEY},
-        ) as client,
+        in_process_client(app) as client,
     ):
         body = {"session_id": "s-slow", "content": "write code"}
         response = await client.post("/agent/message/stream", json=body)
