@@ -124,6 +124,8 @@ class Chat:
                 return True
             case p.Error(code=code, content=content):
                 self.term.show(f"[red]error {code}: {escape(content)}[/red]")
+            case p.UsageReport(scope="run") as usage:
+                self.term.show(f"[dim]{usage_line(usage)}[/dim]")
             case p.RunStarted(kind=kind) if kind == "message" or self._answering:
                 self._started = True
             case p.RunFinished(reason=reason) if reason != "waiting" and self._started:
@@ -190,3 +192,12 @@ async def chat(
     key, user_token = (None, token) if is_user_token(token) else (token, None)
     async with HubClient(url, session_id, key=key, token=user_token) as hub:
         return await Chat(hub, Terminal(plain), workspace).run()
+
+
+def usage_line(usage: p.UsageReport) -> str:
+    """The run's tokens and the session's, as a dim line after the answer."""
+    run = "tokens not reported" if usage.total_tokens is None else f"{usage.total_tokens:,} tokens"
+    total = usage.session.total_tokens
+    session = "unknown" if total is None else f"{total:,}"
+    cost = "" if usage.session.cost_usd is None else f", ${usage.session.cost_usd:.4f}"
+    return f"{run} · session {session}{cost}"

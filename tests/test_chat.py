@@ -104,7 +104,10 @@ async def test_a_person_approves_a_write_with_a_keystroke(
         await asyncio.to_thread(term.expect, "a[l]ways allow, [n]ever allow?")
         assert not (workspace / "notes.md").exists()
         term.type("a\r")
-        await asyncio.to_thread(term.expect, "Done, saved.\n>")  # the prompt is back
+        await asyncio.to_thread(term.expect, "Done, saved.\n")
+        answer, session = llm.reported[-1], sum(r["total_tokens"] for r in llm.reported)
+        used = f"{answer['total_tokens']:,} tokens · session {session:,}\n>"  # the prompt is back
+        await asyncio.to_thread(term.expect, used)
         term.type("\x04")  # Ctrl-D leaves
     finally:
         code = await asyncio.to_thread(term.close)
