@@ -49,15 +49,21 @@ async def test_a_socket_is_greeted_then_runs_a_whole_turn(app: Starlette, llm: S
         )
         await ws.send_text('{"type": "user_message", "content": "hello", "role": "user"}')
         frames = await receive_until(ws, "run_finished")
-    assert [f["type"] for f in frames] == ["run_started", "agent_switched"] + [
+    assert [f["type"] for f in frames] == ["run_started", "usage", "agent_switched"] + [
         "assistant_message"
-    ] * 3 + ["run_finished"]
-    assert (frames[1]["method"], frames[1]["to_agent"], frames[1]["confidence"]) == (
+    ] * 3 + ["usage", "usage", "run_finished"]
+    assert (frames[2]["method"], frames[2]["to_agent"], frames[2]["confidence"]) == (
         "llm",
         "coder",
         "0.90",
     )
-    assert "".join(f["token"] for f in frames[2:5]) == "Hi there"
+    assert "".join(f["token"] for f in frames[3:6]) == "Hi there"
+    routing, answer = llm.reported  # the routing call's tokens, then the answer's
+    assert [(f["scope"], f["agent"], f["total_tokens"]) for f in (frames[1], frames[6])] == [
+        ("call", "orchestrator", routing["total_tokens"]),
+        ("call", "coder", answer["total_tokens"]),
+    ]
+    assert frames[7]["session"]["total_tokens"] == routing["total_tokens"] + answer["total_tokens"]
     assert frames[-1]["reason"] == "completed"
 
 
