@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from db.records import StoredUsage
+
 PER = 1_000_000  # prices are per million tokens, as providers list them
 
 
@@ -40,6 +42,13 @@ class Usage:
         details = usage.get("prompt_tokens_details")
         cached = _count(details.get("cached_tokens")) if isinstance(details, dict) else None
         return cls(prompt, completion, cached)
+
+    @classmethod
+    def of_session(cls, totals: StoredUsage) -> Usage | None:
+        """A session's totals as one `Usage`; None while no call has reported any."""
+        if totals.model_calls <= totals.unreported_calls:
+            return None
+        return cls(totals.prompt_tokens, totals.completion_tokens, totals.cached_tokens)
 
     def __add__(self, other: Usage) -> Usage:
         cached = (

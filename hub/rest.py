@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from agents.definitions import AGENTS, DEFAULT_AGENT
 from agents.usage import Prices, Usage
-from db.records import StoredModelCall, StoredSession, StoredUsage
+from db.records import StoredModelCall, StoredSession
 from hub import protocol
 from hub.access import session_for
 from hub.auth import principal_of
@@ -143,7 +143,8 @@ async def session_usage(request: Request) -> Response:
     state = hub_state(request)
     prices = state.settings.llm_prices
     totals = await state.usage.totals(session.id)
-    cost = None if prices is None else prices.cost(usage_of(totals))
+    reported = Usage.of_session(totals)
+    cost = None if prices is None or reported is None else prices.cost(reported)
     calls = await state.usage.calls(session.id, page_limit(request))
     return JSONResponse(
         {
@@ -152,10 +153,6 @@ async def session_usage(request: Request) -> Response:
             "calls": [model_call_json(call, prices) for call in calls],
         }
     )
-
-
-def usage_of(totals: StoredUsage) -> Usage:
-    return Usage(totals.prompt_tokens, totals.completion_tokens, totals.cached_tokens)
 
 
 def model_call_json(call: StoredModelCall, prices: Prices | None) -> dict[str, Any]:

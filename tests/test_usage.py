@@ -107,6 +107,15 @@ async def test_a_model_that_reports_no_usage_is_shown_as_unknown(
     assert usage[-1].unreported_calls == 2
     assert usage[-1].session.prompt_tokens is None
     assert usage[-1].session.unreported_calls == 2
+    async with httpx.AsyncClient(
+        base_url=hub.http_url, headers={"X-Internal-Auth": API_KEY}
+    ) as http:
+        totals = (await http.get("/sessions/silent/usage")).json()["totals"]
+    assert (totals["total_tokens"], totals["cost_usd"], totals["unreported_calls"]) == (
+        None,
+        None,
+        2,
+    )
 
 
 async def test_another_users_usage_is_not_found(hub: HubProcess) -> None:

@@ -68,7 +68,6 @@ class Accounting:
         calls: int,
         unreported: int,
     ) -> UsageReported:
-        session = Usage(totals.prompt_tokens, totals.completion_tokens, totals.cached_tokens)
         return UsageReported(
             scope=scope,
             agent=agent,
@@ -77,9 +76,7 @@ class Accounting:
             unreported_calls=unreported,
             cost_usd=self._cost(usage),
             session=totals,
-            session_cost_usd=self._cost(
-                session if totals.model_calls > totals.unreported_calls else None
-            ),
+            session_cost_usd=self._cost(Usage.of_session(totals)),
             context_tokens=self._context_tokens,
         )
 

@@ -86,8 +86,7 @@ def token_counts(usage: Usage | None, cost: float | None) -> dict[str, Any]:
 
 
 def session_usage(totals: StoredUsage, cost: float | None) -> p.SessionUsage:
-    reported = Usage(totals.prompt_tokens, totals.completion_tokens, totals.cached_tokens)
-    counts = token_counts(reported if totals.model_calls > totals.unreported_calls else None, cost)
+    counts = token_counts(Usage.of_session(totals), cost)
     return p.SessionUsage(
         **counts, model_calls=totals.model_calls, unreported_calls=totals.unreported_calls
     )
