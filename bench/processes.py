@@ -5,30 +5,28 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Self
 
 from tests.hub_process import HubProcess
 
 MODEL = "bench-model"
 
 
-class FakeLLM:
-    """`python -m bench.fake_llm` as a subprocess."""
+class PortProcess:
+    """`python -m <module> --port 0 ...` as a subprocess that prints `PORT <n>` once listening."""
 
-    def __init__(self) -> None:
+    def __init__(self, module: str, *args: str) -> None:
+        self._command = [sys.executable, "-m", module, "--port", "0", *args]
         self._process: subprocess.Popen[str] | None = None
         self.port = 0
 
-    def start(self) -> FakeLLM:
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "bench.fake_llm", "--port", "0"],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+    def start(self) -> Self:
+        self._process = subprocess.Popen(self._command, stdout=subprocess.PIPE, text=True)
         assert self._process.stdout is not None
         line = self._process.stdout.readline()
         if not line.startswith("PORT "):
             self.stop()
-            raise RuntimeError(f"bench.fake_llm did not start: {line!r}")
+            raise RuntimeError(f"{self._command[2]} did not start: {line!r}")
         self.port = int(line.split()[1])
         return self
 
@@ -37,10 +35,6 @@ class FakeLLM:
         assert self._process is not None
         return self._process.pid
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
@@ -48,15 +42,41 @@ class FakeLLM:
         self._process = None
 
 
-def start_hub(workdir: Path, fake: FakeLLM, deflate: bool) -> HubProcess:
-    """The real hub (`python -m hub.cli serve`) on SQLite in `workdir`, streaming from `fake`."""
+class FakeLLM(PortProcess):
+    """`python -m bench.fake_llm`: the fast OpenAI-compatible model server."""
+
+    def __init__(self) -> None:
+        super().__init__("bench.fake_llm")
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+
+class Baselines(PortProcess):
+    """`python -m bench.baselines`: the naive relay and the ready-frame push, on `fake`."""
+
+    def __init__(self, fake: FakeLLM) -> None:
+        super().__init__("bench.baselines", "--llm", fake.base_url)
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+
+def start_hub(
+    workdir: Path, fake: FakeLLM, deflate: bool, database_url: str | None = None, **env: str
+) -> HubProcess:
+    """The real hub (`python -m hub.cli serve`) streaming from `fake`, on SQLite in `workdir`
+    unless `database_url` says otherwise."""
     hub = HubProcess(
         workdir,
         fake.base_url,
-        AGENT_RUNTIME__DATABASE_URL=f"sqlite://{workdir}/hub.sqlite3",
+        AGENT_RUNTIME__DATABASE_URL=database_url or f"sqlite://{workdir}/hub.sqlite3",
         AGENT_RUNTIME__LLM_MODEL=MODEL,
         # Off by default in the hub; on here so the deflate rows can be compared.
         AGENT_RUNTIME__WS_COMPRESSION="true" if deflate else "false",
+        **env,
     )
     return hub.start()
 
