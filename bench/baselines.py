@@ -35,9 +35,7 @@ MODEL = "bench-model"
 
 
 def _frame(seq: int, token: str, final: bool = False) -> str:
-    return json.dumps(
-        {"type": "assistant_message", "seq": seq, "token": token, "is_final": final}
-    )
+    return json.dumps({"type": "assistant_message", "seq": seq, "token": token, "is_final": final})
 
 
 def _done(seq: int) -> str:
@@ -95,9 +93,17 @@ async def push(ws: WebSocket) -> None:
                     await ws.send_text(_frame(seq + i + 1, str(time.time_ns())))
             else:
                 # Encoded before the turn: this row is the cost of sending alone.
-                frames = [orjson.dumps({"type": "assistant_message", "seq": seq + i + 1,
-                                        "token": "tok ", "is_final": False}).decode()
-                          for i in range(n)]
+                frames = [
+                    orjson.dumps(
+                        {
+                            "type": "assistant_message",
+                            "seq": seq + i + 1,
+                            "token": "tok ",
+                            "is_final": False,
+                        }
+                    ).decode()
+                    for i in range(n)
+                ]
                 for frame in frames:
                     await ws.send_text(frame)
             seq += n

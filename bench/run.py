@@ -89,12 +89,30 @@ async def relay_rows(args: argparse.Namespace, hub: load.Door, base: Baselines, 
     ours = await load.relay(hub, sessions, n)
     t.raw["relay"] = {"hub": asdict(ours), "naive": asdict(naive), "push": asdict(bare)}
     what = f"relay tokens/s, {sessions} sessions x {n}-token turns"
-    vs_naive, vs_bare = ours.tokens_per_s / naive.tokens_per_s, ours.tokens_per_s / bare.tokens_per_s
-    t.add(Figure(what, rate(ours.tokens_per_s), f"naive SDK relay {rate(naive.tokens_per_s)}",
-                 f"{vs_naive:.2f}x", ">= 6x", verdict(vs_naive >= 6)))
-    t.add(Figure("same, hub / bare Starlette push of ready frames", rate(ours.tokens_per_s),
-                 f"push {rate(bare.tokens_per_s)}", f"{vs_bare:.2f}", ">= 0.6",
-                 verdict(vs_bare >= 0.6)))
+    vs_naive, vs_bare = (
+        ours.tokens_per_s / naive.tokens_per_s,
+        ours.tokens_per_s / bare.tokens_per_s,
+    )
+    t.add(
+        Figure(
+            what,
+            rate(ours.tokens_per_s),
+            f"naive SDK relay {rate(naive.tokens_per_s)}",
+            f"{vs_naive:.2f}x",
+            ">= 6x",
+            verdict(vs_naive >= 6),
+        )
+    )
+    t.add(
+        Figure(
+            "same, hub / bare Starlette push of ready frames",
+            rate(ours.tokens_per_s),
+            f"push {rate(bare.tokens_per_s)}",
+            f"{vs_bare:.2f}",
+            ">= 0.6",
+            verdict(vs_bare >= 0.6),
+        )
+    )
 
 
 async def paced_rows(args: argparse.Namespace, hub: load.Door, base: Baselines, t: Table) -> None:
@@ -105,17 +123,19 @@ async def paced_rows(args: argparse.Namespace, hub: load.Door, base: Baselines, 
         t.raw[f"paced_{sessions}"] = {"hub": asdict(ours), "naive": asdict(naive)}
         delivered = ours.delivered_per_s / ours.offered_per_s
         met = ours.p99_ms < p99_target and delivered > 0.95
-        t.add(Figure(
-            f"{sessions} sessions x 50 tok/s paced ({n} tokens): delivered, token p99",
-            f"{rate(ours.delivered_per_s)} of {rate(ours.offered_per_s)} tok/s, "
-            f"p99 {ours.p99_ms:.1f} ms",
-            f"naive relay p99 {naive.p99_ms:.1f} ms",
-            f"{ours.p99_ms / naive.p99_ms:.2f}",
-            f"all delivered, p99 < {p99_target:g} ms",
-            verdict(met),
-            f"p50 {ours.p50_ms:.2f} ms; first token p99 {ours.first_token_p99_ms:.0f} ms "
-            f"(naive {naive.first_token_p99_ms:.0f} ms)",
-        ))
+        t.add(
+            Figure(
+                f"{sessions} sessions x 50 tok/s paced ({n} tokens): delivered, token p99",
+                f"{rate(ours.delivered_per_s)} of {rate(ours.offered_per_s)} tok/s, "
+                f"p99 {ours.p99_ms:.1f} ms",
+                f"naive relay p99 {naive.p99_ms:.1f} ms",
+                f"{ours.p99_ms / naive.p99_ms:.2f}",
+                f"all delivered, p99 < {p99_target:g} ms",
+                verdict(met),
+                f"p50 {ours.p50_ms:.2f} ms; first token p99 {ours.first_token_p99_ms:.0f} ms "
+                f"(naive {naive.first_token_p99_ms:.0f} ms)",
+            )
+        )
 
 
 async def first_token_row(
@@ -127,17 +147,19 @@ async def first_token_row(
     ours = await load.first_token_by_history(hub, turns)
     t.raw["first_token"] = {"hub": asdict(ours), "naive": asdict(naive), "echo": asdict(echo)}
     added_early, added_late = ours.early_ms - echo.early_ms, ours.late_ms - echo.late_ms
-    t.add(Figure(
-        "time to first token added on an existing session, early / late turns",
-        f"{added_early:.1f} / {added_late:.1f} ms",
-        f"naive relay adds {naive.early_ms - echo.early_ms:.1f} / "
-        f"{naive.late_ms - echo.late_ms:.1f} ms",
-        "",
-        "< 3 ms, flat in history length",
-        verdict(added_late < 3 and added_early < 3),
-        f"over the echo's {echo.early_ms:.2f} / {echo.late_ms:.2f} ms; late = the last 10 of "
-        f"{turns} turns, {ours.history_messages} messages of history",
-    ))
+    t.add(
+        Figure(
+            "time to first token added on an existing session, early / late turns",
+            f"{added_early:.1f} / {added_late:.1f} ms",
+            f"naive relay adds {naive.early_ms - echo.early_ms:.1f} / "
+            f"{naive.late_ms - echo.late_ms:.1f} ms",
+            "",
+            "< 3 ms, flat in history length",
+            verdict(added_late < 3 and added_early < 3),
+            f"over the echo's {echo.early_ms:.2f} / {echo.late_ms:.2f} ms; late = the last 10 of "
+            f"{turns} turns, {ours.history_messages} messages of history",
+        )
+    )
 
 
 @contextlib.asynccontextmanager
@@ -175,15 +197,17 @@ async def short_turn_rows(
                     pg_hub.stop()
     t.raw["short_turns"] = {"sqlite": sqlite, "postgres": postgres, "echo": echo}
     low = min(sqlite, postgres if postgres is not None else sqlite)
-    t.add(Figure(
-        f"short turns/s, {sessions} sessions, SQLite / PostgreSQL",
-        f"{rate(sqlite)} / {rate(postgres) if postgres is not None else 'skipped'}",
-        f"instant echo {rate(echo)}",
-        f"{sqlite / echo:.3f}",
-        ">= 400",
-        verdict(low >= 400),
-        f"{each} one-token turns in a row per session",
-    ))
+    t.add(
+        Figure(
+            f"short turns/s, {sessions} sessions, SQLite / PostgreSQL",
+            f"{rate(sqlite)} / {rate(postgres) if postgres is not None else 'skipped'}",
+            f"instant echo {rate(echo)}",
+            f"{sqlite / echo:.3f}",
+            ">= 400",
+            verdict(low >= 400),
+            f"{each} one-token turns in a row per session",
+        )
+    )
 
 
 async def idle_memory_row(args: argparse.Namespace, hub: HubProcess, t: Table) -> None:
@@ -201,12 +225,18 @@ async def idle_memory_row(args: argparse.Namespace, hub: HubProcess, t: Table) -
     await load.close_all(sockets)
     per = (during - before) / args.idle
     t.raw["idle_memory"] = {"kib_per_socket": per, "rss_before_kib": before, "rss_kib": during}
-    t.add(Figure(
-        f"idle socket RSS at {args.idle:,}", f"{per:.1f} KiB", "", "", "< 25 KiB",
-        verdict(per < 25),
-        f"RSS {before / 1024:.0f} -> {during / 1024:.0f} MiB; opened at "
-        f"{args.idle / opened:,.0f}/s; each socket on its own session",
-    ))
+    t.add(
+        Figure(
+            f"idle socket RSS at {args.idle:,}",
+            f"{per:.1f} KiB",
+            "",
+            "",
+            "< 25 KiB",
+            verdict(per < 25),
+            f"RSS {before / 1024:.0f} -> {during / 1024:.0f} MiB; opened at "
+            f"{args.idle / opened:,.0f}/s; each socket on its own session",
+        )
+    )
 
 
 async def sse_tokens_per_s(hub: HubProcess, n: int) -> float:
@@ -240,11 +270,17 @@ async def sse_row(args: argparse.Namespace, hub: HubProcess, t: Table) -> None:
         await ws.close()
     ratio = sorted(sse)[1] / sorted(socket)[1]
     t.raw["sse"] = {"sse_tokens_per_s": sse, "socket_tokens_per_s": socket}
-    t.add(Figure(
-        f"SSE / socket, one {n:,}-token turn", f"{rate(sorted(sse)[1])} tok/s",
-        f"socket {rate(sorted(socket)[1])} tok/s", f"{ratio:.2f}", ">= 1 (keep)",
-        verdict(ratio >= 1), "median of 3",
-    ))
+    t.add(
+        Figure(
+            f"SSE / socket, one {n:,}-token turn",
+            f"{rate(sorted(sse)[1])} tok/s",
+            f"socket {rate(sorted(socket)[1])} tok/s",
+            f"{ratio:.2f}",
+            ">= 1 (keep)",
+            verdict(ratio >= 1),
+            "median of 3",
+        )
+    )
 
 
 async def cancel_row(args: argparse.Namespace, hub: HubProcess, fake: FakeLLM, t: Table) -> None:
@@ -255,10 +291,17 @@ async def cancel_row(args: argparse.Namespace, hub: HubProcess, fake: FakeLLM, t
     finished = sorted(r.finished * 1000 for r in runs)
     p99 = percentile(finished, 99)
     t.raw["cancel_ms"] = finished
-    t.add(Figure(
-        "cancel -> run_finished p99", f"{p99:.1f} ms", "", "", "< 100 ms (keep)",
-        verdict(p99 < 100), f"p50 {percentile(finished, 50):.1f} ms over {len(runs)} runs",
-    ))
+    t.add(
+        Figure(
+            "cancel -> run_finished p99",
+            f"{p99:.1f} ms",
+            "",
+            "",
+            "< 100 ms (keep)",
+            verdict(p99 < 100),
+            f"p50 {percentile(finished, 50):.1f} ms over {len(runs)} runs",
+        )
+    )
 
 
 async def run(args: argparse.Namespace) -> Table:
@@ -297,10 +340,26 @@ SECTIONS: dict[str, Section] = {
     "memory": lambda a, hub, door, base, fake, t: idle_memory_row(a, hub, t),  # restarts the hub
 }
 
-DEFAULTS = {"sessions": 100, "tokens": 400, "paced_sessions": 500, "paced_tokens": 100,
-            "history_turns": 100, "short_turns": 10, "idle": 10_000, "cancels": 50}
-QUICK = {"sessions": 20, "tokens": 100, "paced_sessions": 50, "paced_tokens": 25,
-         "history_turns": 30, "short_turns": 3, "idle": 500, "cancels": 10}
+DEFAULTS = {
+    "sessions": 100,
+    "tokens": 400,
+    "paced_sessions": 500,
+    "paced_tokens": 100,
+    "history_turns": 100,
+    "short_turns": 10,
+    "idle": 10_000,
+    "cancels": 50,
+}
+QUICK = {
+    "sessions": 20,
+    "tokens": 100,
+    "paced_sessions": 50,
+    "paced_tokens": 25,
+    "history_turns": 30,
+    "short_turns": 3,
+    "idle": 500,
+    "cancels": 10,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -313,11 +372,18 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Explicit flags win over --quick. What each figure means: docs/benchmarks.md.",
     )
     for key, default in DEFAULTS.items():
-        parser.add_argument(f"--{key.replace('_', '-')}", type=int,
-                            help=f"(default {default}, --quick {QUICK[key]})")
+        parser.add_argument(
+            f"--{key.replace('_', '-')}",
+            type=int,
+            help=f"(default {default}, --quick {QUICK[key]})",
+        )
     parser.add_argument("--only", metavar="LIST", help=f"some of: {','.join(SECTIONS)}")
-    parser.add_argument("--json", metavar="FILE", default="bench-run.json",
-                        help="where the figures go as JSON (default: %(default)s)")
+    parser.add_argument(
+        "--json",
+        metavar="FILE",
+        default="bench-run.json",
+        help="where the figures go as JSON (default: %(default)s)",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run with small sizes")
     return parser
 
