@@ -63,11 +63,10 @@ class Draft:
     async def _write(
         self, status: MessageStatus, tool_calls: list[dict[str, Any]] | None
     ) -> StoredMessage:
-        store, pieces = self._ctx.store, len(self.text)
+        conversation, pieces = self._ctx.conversation, len(self.text)
         content = "".join(self.text[:pieces])
         if self._message_id is None:
-            message = await store.add_message(
-                self._ctx.session_id,
+            message = await conversation.add(
                 "assistant",
                 content,
                 agent=self._agent,
@@ -76,7 +75,7 @@ class Draft:
             )
             self._message_id = message.id
         else:
-            message = await store.update_message(
+            message = await conversation.update(
                 self._message_id, content, status=status, tool_calls=tool_calls
             )
         self._saved_pieces = pieces

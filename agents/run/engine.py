@@ -20,7 +20,7 @@ from agents.run.accounting import Accounting, RunUsage
 from agents.run.budget import ContextBudget, ContextTooLong
 from agents.run.draft import Draft
 from agents.run.handoff import hand_off
-from agents.run.history import CONTEXT_MESSAGES, model_messages, open_calls
+from agents.run.history import model_messages, open_calls
 from agents.run.steps import (
     FinalOutput,
     Handoff,
@@ -143,7 +143,7 @@ class TurnEngine:
                 match step:
                     case Handoff():
                         agent = ctx.sink.agent.name
-                        if switched := await hand_off(ctx.store, ctx.session_id, agent, step):
+                        if switched := await hand_off(ctx.store, ctx.conversation, agent, step):
                             ctx.sink.emit(switched)
                         step = await self._next(ctx, progress)
                     case RunTools(calls=calls):
@@ -180,7 +180,7 @@ class TurnEngine:
 
     async def abandon(self, ctx: RunContext) -> None:
         """Answer the turn's open calls as cancelled (a cancel while parked or running)."""
-        history = await ctx.store.history(ctx.session_id, CONTEXT_MESSAGES)
+        history = await ctx.conversation.recent()
         await self._tools.abandon(ctx, open_calls(history))
 
     async def _account(
@@ -195,7 +195,7 @@ class TurnEngine:
             await self._account(ctx, progress, progress.draft.agent, "answer", None)
 
     async def _route(self, ctx: RunContext, user_text: str, progress: _Progress) -> Handoff:
-        history = await ctx.store.history(ctx.session_id, CONTEXT_MESSAGES)
+        history = await ctx.conversation.recent()
         context = model_messages(ctx.sink.agent, history)[1:-1]
         decision = await self._router.route(user_text, context)
         if decision.asked_model:
@@ -205,7 +205,7 @@ class TurnEngine:
     async def _next(self, ctx: RunContext, progress: _Progress) -> NextStep:
         """What the stored conversation asks for next: its open calls, nothing (the agent had
         the last word), or another model call."""
-        history = await ctx.store.history(ctx.session_id, CONTEXT_MESSAGES)
+        history = await ctx.conversation.recent()
         if calls := open_calls(history):
             return RunTools(calls)
         if history and history[-1].role == "assistant":

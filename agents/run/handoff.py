@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from agents.definitions import AGENTS
 from agents.ports import HistoryStore
+from agents.run.conversation import Conversation
 from agents.run.steps import AgentSwitched, Handoff
 from agents.vocab import ErrorCode, Refusal
 
 
 async def hand_off(
-    store: HistoryStore, session_id: str, from_agent: str, handoff: Handoff
+    store: HistoryStore, conversation: Conversation, from_agent: str, handoff: Handoff
 ) -> AgentSwitched | None:
     """Store the switch (the session's agent and a notice in its history); the caller
     publishes the returned event. An unknown agent is refused; a switch to the agent the
@@ -23,9 +24,9 @@ async def hand_off(
     if to_agent == from_agent:
         return None
     note = f"Switched from {from_agent} to {to_agent}: {handoff.reason}"
-    await store.set_current_agent(session_id, to_agent)
+    await store.set_current_agent(conversation.session_id, to_agent)
     how = {"method": handoff.method, "confidence": handoff.confidence}
-    await store.add_message(session_id, "system", note, agent=to_agent, notice=True, details=how)
+    await conversation.add("system", note, agent=to_agent, notice=True, details=how)
     return AgentSwitched(
         from_agent, to_agent, handoff.reason, handoff.method, handoff.confidence, note
     )

@@ -13,8 +13,6 @@ from agents.run.steps import OpenCall
 from agents.vocab import ToolCallFormat
 from db.records import StoredMessage
 
-CONTEXT_MESSAGES = 200
-
 
 def open_calls(history: list[StoredMessage]) -> tuple[OpenCall, ...]:
     """The calls of the latest assistant message that no tool message answers yet."""

@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol
 
 from agents.definitions import AgentSpec
 from agents.ports import HistoryStore
+from agents.run.conversation import Conversation
 from agents.usage import Usage
 from agents.vocab import DecisionOutcome, ErrorCode, SwitchMethod, ToolOutcomeStatus, WaitKind
 from db.records import StoredUsage
@@ -255,3 +256,7 @@ class RunContext:
     session_id: str
     store: HistoryStore
     sink: RunSink
+    conversation: Conversation = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "conversation", Conversation(self.store, self.session_id))

@@ -180,7 +180,7 @@ class ToolRunner:
             case a.SwitchModeArgs(mode=mode, reason=reason) if mode in AGENTS:
                 handoff = Handoff(mode, reason, "agent")
                 agent = ctx.sink.agent.name
-                if switched := await hand_off(ctx.store, ctx.session_id, agent, handoff):
+                if switched := await hand_off(ctx.store, ctx.conversation, agent, handoff):
                     ctx.sink.emit(switched)
                 content = f"switched to the {mode} agent: {AGENTS[mode].description}"
                 await self._finish(ctx, call, "done", content)
@@ -230,9 +230,7 @@ class ToolRunner:
     async def _tell(
         self, ctx: RunContext, call: OpenCall, status: ToolOutcomeStatus, content: str
     ) -> None:
-        await ctx.store.add_message(
-            ctx.session_id, "tool", content, agent=call.agent, tool_call_id=call.call_id
-        )
+        await ctx.conversation.add("tool", content, agent=call.agent, tool_call_id=call.call_id)
         ctx.sink.emit(ToolFinished(call.call_id, call.tool_name, status, content))
 
 
@@ -249,8 +247,6 @@ async def _final_answer(ctx: RunContext, result: str) -> FinalOutput:
     """attempt_completion: the result is the turn's final answer."""
     ctx.sink.token(result)
     ctx.sink.emit(MessageEnded())
-    message = await ctx.store.add_message(
-        ctx.session_id, "assistant", result, agent=ctx.sink.agent.name
-    )
+    message = await ctx.conversation.add("assistant", result, agent=ctx.sink.agent.name)
     ctx.sink.emit(MessageStored(message.id))
     return FinalOutput(message.id)

@@ -18,6 +18,7 @@ from typing import Any, cast
 from agents.definitions import AGENTS, AgentSpec
 from agents.ports import HistoryStore
 from agents.run import results, steps
+from agents.run.conversation import Conversation
 from agents.run.engine import TurnEngine, TurnOutcome
 from agents.run.state import open_waits
 from agents.vocab import ErrorCode, RunState
@@ -80,6 +81,12 @@ class LiveSession:
         self._timers = Timers(self._expire, self._warn, approval_warning_seconds)
         self._ctx = steps.RunContext(session_id, store, self)
         self.client_tools: Mapping[str, dict[str, Any]] = {}  # offered by a client (AG-UI)
+
+    @property
+    def conversation(self) -> Conversation:
+        """The session's messages: every write goes through here, so its runs read them from
+        memory."""
+        return self._ctx.conversation
 
     @property
     def agent(self) -> AgentSpec:
@@ -254,8 +261,8 @@ class LiveSession:
         try:
             await self.store.mark_running(self.id, True)
             if work.kind == "message":
-                await self.store.add_message(
-                    self.id, work.role, work.content, agent=self.current_agent, author=work.author
+                await self.conversation.add(
+                    work.role, work.content, agent=self.current_agent, author=work.author
                 )
                 if work.queued_id is not None:  # after adding: a crash between runs it twice
                     await self.store.unqueue_message(work.queued_id)

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from agents.ports import HistoryStore
 from agents.run import approvals, results
+from agents.run.conversation import Conversation
 from agents.run.handoff import hand_off
 from agents.run.steps import Handoff, RunEvent
 from agents.vocab import ErrorCode, Refusal
@@ -34,6 +35,9 @@ class Acting(Protocol):
     rate: RateLimit
     owner: str | None
     users: UserLimits
+
+    @property
+    def conversation(self) -> Conversation: ...
 
     def reply(self, client: Subscriber, model: type[p.HubFrameModel], **fields: object) -> None: ...
 
@@ -95,7 +99,9 @@ async def perform(live: Acting, command: Command, origin: Subscriber | None) -> 
             return Accepted(run_id=live.go_on())
         case p.SwitchAgent(agent_type=agent, content=content, reason=reason):
             handoff = Handoff(agent, reason or "requested by the user", "user")
-            if switched := await hand_off(live.store, live.id, live.current_agent, handoff):
+            if switched := await hand_off(
+                live.store, live.conversation, live.current_agent, handoff
+            ):
                 live.emit(switched)
             return Accepted(run_id=await live.enqueue(content) if content else None)
         case p.Cancel():
