@@ -61,8 +61,11 @@ class UsageLedger(Protocol):
         prompt_tokens: int | None,
         completion_tokens: int | None,
         cached_tokens: int | None,
-    ) -> StoredUsage:
-        """Store one model call's tokens (None: not reported); the session's totals after it."""
+    ) -> None:
+        """Store one model call's tokens (None: not reported)."""
+
+    async def totals(self, session_id: str) -> StoredUsage:
+        """The session's totals over every call stored."""
 
 
 class HistoryStore(Protocol):

@@ -85,3 +85,23 @@ class Prices(BaseModel):
             + usage.completion_tokens * self.completion
         )
         return round(dollars / PER, 8)
+
+
+@dataclass(slots=True)
+class RunningTotals:
+    """A live session's usage totals: read from the ledger once, then added to in memory by
+    each call the session makes (it is the one writer of its calls while it lives)."""
+
+    known: StoredUsage | None = None
+
+    def add(self, usage: Usage | None) -> StoredUsage:
+        assert self.known is not None, "read the totals from the ledger first"
+        was = self.known
+        self.known = StoredUsage(
+            prompt_tokens=was.prompt_tokens + (usage.prompt_tokens if usage else 0),
+            completion_tokens=was.completion_tokens + (usage.completion_tokens if usage else 0),
+            cached_tokens=was.cached_tokens + ((usage.cached_tokens or 0) if usage else 0),
+            model_calls=was.model_calls + 1,
+            unreported_calls=was.unreported_calls + (usage is None),
+        )
+        return self.known

@@ -76,6 +76,8 @@ def start_hub(
         AGENT_RUNTIME__LLM_MODEL=MODEL,
         # Off by default in the hub; on here so the deflate rows can be compared.
         AGENT_RUNTIME__WS_COMPRESSION="true" if deflate else "false",
+        # Turns back to back on one session are faster than the flood guard's default allows.
+        AGENT_RUNTIME__MAX_MESSAGES_PER_SECOND="10000",
         **env,
     )
     return hub.start()

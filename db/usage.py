@@ -28,7 +28,7 @@ class UsageLedger:
         prompt_tokens: int | None,
         completion_tokens: int | None,
         cached_tokens: int | None,
-    ) -> StoredUsage:
+    ) -> None:
         await ModelCall.create(
             session_id=session_id,
             agent=agent,
@@ -37,7 +37,6 @@ class UsageLedger:
             completion_tokens=completion_tokens,
             cached_tokens=cached_tokens,
         )
-        return await self.totals(session_id)
 
     async def totals(self, session_id: str) -> StoredUsage:
         query = ModelCall.filter(session_id=session_id).annotate(**_TOTALS)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
-from tortoise import Tortoise
+from tortoise import Tortoise, connections
 
 from db.config import tortoise_config
 from db.migrate import apply_migrations
@@ -113,3 +114,16 @@ async def test_a_notice_keeps_its_details(database: str) -> None:
     await store.add_message("s", "system", "Switched", notice=True, details=how)
     (notice,) = await store.history("s", 10)
     assert (notice.notice, notice.details) == (True, how)
+
+
+async def test_sqlite_syncs_per_checkpoint_unless_the_url_asks_for_every_commit(
+    tmp_path: Path,
+) -> None:
+    for query, expected in (("", 1), ("?synchronous=FULL", 2)):  # 1 NORMAL, 2 FULL
+        await Tortoise.init(config=tortoise_config(f"sqlite://{tmp_path}/s.sqlite3{query}"))
+        try:
+            rows = await connections.get("default").execute_query_dict("PRAGMA synchronous")
+            mode = await connections.get("default").execute_query_dict("PRAGMA journal_mode")
+        finally:
+            await Tortoise.close_connections()
+        assert (rows[0]["synchronous"], mode[0]["journal_mode"]) == (expected, "wal")

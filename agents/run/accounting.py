@@ -42,7 +42,7 @@ class Accounting:
         self, ctx: RunContext, run: RunUsage, agent: str, purpose: str, usage: Usage | None
     ) -> None:
         """Record one call (`usage` None: the model reported none) and tell the clients."""
-        totals = await self._ledger.record(
+        await self._ledger.record(
             ctx.session_id,
             agent,
             purpose,
@@ -50,6 +50,10 @@ class Accounting:
             None if usage is None else usage.completion_tokens,
             None if usage is None else usage.cached_tokens,
         )
+        if ctx.usage_totals.known is None:  # the session's first call since it went live
+            totals = ctx.usage_totals.known = await self._ledger.totals(ctx.session_id)
+        else:
+            totals = ctx.usage_totals.add(usage)
         run.add(usage, totals)
         ctx.sink.emit(self._report("call", agent, usage, totals, 1, int(usage is None)))
 

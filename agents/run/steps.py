@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 from agents.definitions import AgentSpec
 from agents.ports import HistoryStore
 from agents.run.conversation import Conversation
-from agents.usage import Usage
+from agents.usage import RunningTotals, Usage
 from agents.vocab import DecisionOutcome, ErrorCode, SwitchMethod, ToolOutcomeStatus, WaitKind
 from db.records import StoredUsage
 
@@ -257,6 +257,7 @@ class RunContext:
     store: HistoryStore
     sink: RunSink
     conversation: Conversation = field(init=False)
+    usage_totals: RunningTotals = field(init=False, default_factory=RunningTotals)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "conversation", Conversation(self.store, self.session_id))

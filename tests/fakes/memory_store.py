@@ -267,10 +267,12 @@ class MemoryLedger:
         prompt_tokens: int | None,
         completion_tokens: int | None,
         cached_tokens: int | None,
-    ) -> StoredUsage:
+    ) -> None:
         self.calls.append(
             (session_id, agent, purpose, prompt_tokens, completion_tokens, cached_tokens)
         )
+
+    async def totals(self, session_id: str) -> StoredUsage:
         mine = [call for call in self.calls if call[0] == session_id]
         return StoredUsage(
             prompt_tokens=sum(call[3] or 0 for call in mine),

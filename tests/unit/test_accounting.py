@@ -79,3 +79,22 @@ async def test_a_cut_stream_is_counted_as_a_call_that_reported_nothing() -> None
     assert call.usage is None and whole.usage is None
     assert whole.session == StoredUsage(10, 2, 0, model_calls=2, unreported_calls=1)
     assert call.cost_usd is None  # no price table given
+
+
+async def test_a_live_sessions_running_totals_agree_with_the_ledger() -> None:
+    """The totals are read once per live session, then added to: after many calls, reported
+    and unreported, they must still be what the ledger sums."""
+    model = ScriptedModel(Text(["a"]), Text(["b"]), Cut(["c"]), Text(["d"]))
+    model.usage = Usage(prompt_tokens=7, completion_tokens=3, cached_tokens=2)
+    store, ledger = MemoryStore(), MemoryLedger()
+    await ledger.record("s", "coder", "answer", 100, 10, None)  # from before it went live
+    engine = TurnEngine(
+        model, Router(model), ToolRunner(default_policies(), 5), accounting=Accounting(ledger)
+    )
+    sink = RecordingSink()
+    ctx = s.RunContext("s", store, sink)
+    for text in ("one", "two", "three", "four"):
+        await ctx.conversation.add("user", text)
+        await engine.advance(ctx)
+    assert reports(sink)[-1].session == await ledger.totals("s")
+    assert reports(sink)[-1].session == StoredUsage(121, 19, 6, model_calls=5, unreported_calls=1)
