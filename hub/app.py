@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx2
 import openai
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -40,6 +41,7 @@ from tools.workspace import CommandSandbox, WorkspaceExecutor
 
 log = logging.getLogger(__name__)
 CONSOLE_DIR = Path(__file__).parent / "console"
+LLM_CONNECTIONS = httpx2.Limits(max_connections=2000, max_keepalive_connections=2000)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -56,6 +58,9 @@ def create_app(settings: Settings) -> Starlette:
             api_key=settings.llm_api_key,
             timeout=settings.llm_timeout_seconds,
             max_retries=settings.llm_max_retries,
+            # The SDK keeps 100 idle connections: with more sessions streaming at once, each
+            # turn past the hundredth paid for a new TCP connection to the model.
+            http_client=openai.DefaultAsyncHttpxClient(limits=LLM_CONNECTIONS),
         )
         model = OpenAIChatModel(
             llm, settings.llm_model, settings.llm_temperature, settings.llm_stream_usage
