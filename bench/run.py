@@ -78,6 +78,17 @@ def rate(value: float) -> str:
     return f"{value:,.0f}"
 
 
+def workers_env(workers: int) -> dict[str, str]:
+    """`serve --workers N`: N processes sharing sessions over Redis (a prefix of this run's)."""
+    if workers == 1:
+        return {}
+    return {
+        "AGENT_RUNTIME__WORKERS": str(workers),
+        "AGENT_RUNTIME__BUS_URL": "redis://127.0.0.1:6379",
+        "AGENT_RUNTIME__BUS_PREFIX": f"hub-bench-{uuid.uuid4().hex[:8]}",
+    }
+
+
 def hub_door(hub: HubProcess) -> load.Door:
     return load.Door("hub", f"{hub.ws_url}/ws", AUTH)
 
@@ -190,7 +201,7 @@ async def short_turn_rows(
     async with postgres_database() as url:
         if url is not None:
             with tempfile.TemporaryDirectory(prefix="hub-bench-pg-") as tmp:
-                pg_hub = start_hub(Path(tmp), fake, False, url)
+                pg_hub = start_hub(Path(tmp), fake, False, url, **workers_env(args.workers))
                 try:
                     postgres = await load.short_turns(hub_door(pg_hub), sessions, each)
                 finally:
@@ -211,6 +222,9 @@ async def short_turn_rows(
 
 
 async def idle_memory_row(args: argparse.Namespace, hub: HubProcess, t: Table) -> None:
+    if args.workers > 1:
+        print("  skipped: with --workers the sockets spread over processes; run it without")
+        return
     hub.restart()  # a fresh heap
     pid = hub_pid(hub)
     door = hub_door(hub)
@@ -311,7 +325,7 @@ async def run(args: argparse.Namespace) -> Table:
     base = Baselines(fake).start()
     try:
         with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp:
-            hub = start_hub(Path(tmp), fake, False)
+            hub = start_hub(Path(tmp), fake, False, **workers_env(args.workers))
             try:
                 door = hub_door(hub)
                 for name in SECTIONS:
@@ -377,6 +391,12 @@ def build_parser() -> argparse.ArgumentParser:
             type=int,
             help=f"(default {default}, --quick {QUICK[key]})",
         )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="run the hub as `serve --workers N` (Redis at 127.0.0.1:6379; default: %(default)s)",
+    )
     parser.add_argument("--only", metavar="LIST", help=f"some of: {','.join(SECTIONS)}")
     parser.add_argument(
         "--json",

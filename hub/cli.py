@@ -10,6 +10,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 
 from hub.config import ENV_PREFIX, Settings, SettingsError, load_settings
 
@@ -30,6 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help=f"interface to bind (default: {ENV_PREFIX}HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help=f"port (default: {ENV_PREFIX}PORT or 8001)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help=f"processes on the one port, to use more cores (default: {ENV_PREFIX}WORKERS or 1); "
+        f"more than one needs {ENV_PREFIX}BUS_URL (Redis), over which they share sessions",
+    )
     serve.add_argument(
         "--dev",
         action="store_true",
@@ -104,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     overrides = {
         k: v
-        for k, v in (("host", getattr(args, "host", None)), ("port", getattr(args, "port", None)))
+        for k, v in ((k, getattr(args, k, None)) for k in ("host", "port", "workers"))
         if v is not None
     }
     try:
@@ -132,6 +139,10 @@ class _DenialIsNotAnError(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.getMessage() != "ASGI callable returned without completing handshake."
+
+
+def quiet_handshake_denials() -> None:
+    logging.getLogger("uvicorn.error").addFilter(_DenialIsNotAnError())
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -247,18 +258,26 @@ def serve(settings: Settings, *, dev: bool) -> int:
 
     from hub.app import create_app
 
-    logging.getLogger("uvicorn.error").addFilter(_DenialIsNotAnError())
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        ws_max_size=max(TRANSPORT_MAX_FRAME, settings.max_frame_bytes * 4),
-        ws_per_message_deflate=settings.ws_compression,
-        ws_ping_interval=settings.ws_ping_interval_seconds,
-        ws_ping_timeout=settings.ws_ping_interval_seconds,
-        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
-    )
+    quiet_handshake_denials()
+    options: dict[str, Any] = {
+        "log_level": settings.log_level.lower(),
+        "ws_max_size": max(TRANSPORT_MAX_FRAME, settings.max_frame_bytes * 4),
+        "ws_per_message_deflate": settings.ws_compression,
+        "ws_ping_interval": settings.ws_ping_interval_seconds,
+        "ws_ping_timeout": settings.ws_ping_interval_seconds,
+        "timeout_graceful_shutdown": settings.shutdown_timeout_seconds,
+    }
+    if settings.workers > 1:
+        from db.migrate import apply_migrations
+        from hub.workers import WorkerSupervisor
+
+        asyncio.run(apply_migrations(settings.database_url))  # once, not raced by the workers
+        print(
+            f"agent-hub: {settings.workers} workers on http://{settings.host}:{settings.port}",
+            flush=True,
+        )
+        return WorkerSupervisor(settings, options).run()
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, **options)
     return 0
 
 

@@ -190,6 +190,13 @@ class Settings(BaseSettings):
         pattern=r"^rediss?://",
         description="Redis shared by several hub processes on one database; unset: one process.",
     )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Hub processes serving one port (`serve --workers N`), to use more cores; "
+        "past one they share sessions the way a cluster does, so BUS_URL must be set.",
+    )
     bus_prefix: str = Field("agent-hub", description="Prefix of every Redis key the hub uses.")
     bus_lease_seconds: float = Field(
         6.0,
@@ -219,6 +226,15 @@ class Settings(BaseSettings):
                 f"{ENV_PREFIX}LLM_MAX_TOKENS ({self.llm_max_tokens}) must be under half of "
                 f"{ENV_PREFIX}LLM_CONTEXT_TOKENS ({context}): room for the reply is kept free in "
                 "the context, and the conversation needs the rest"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _workers_share_a_bus(self) -> Settings:
+        if self.workers > 1 and self.bus_url is None:
+            raise ValueError(
+                f"{self.workers} workers share sessions over the cluster bus: set "
+                f"{ENV_PREFIX}BUS_URL=redis://host:6379 (one process, the default, needs none)"
             )
         return self
 

@@ -52,6 +52,15 @@ def test_a_bad_setting_fails_at_start_naming_the_variable(tmp_path: Path) -> Non
     assert "AGENT_RUNTIME__LOG_LEVEL" in result.stderr
 
 
+def test_workers_without_a_bus_are_refused_naming_what_to_set(tmp_path: Path) -> None:
+    result = agent_hub("serve", "--dev", "--workers", "2", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "2 workers share sessions over the cluster bus" in result.stderr
+    assert "AGENT_RUNTIME__BUS_URL=redis://" in result.stderr
+    zero = agent_hub("serve", "--dev", "--workers", "0", cwd=tmp_path)
+    assert zero.returncode == 2 and "AGENT_RUNTIME__WORKERS" in zero.stderr
+
+
 def test_settings_are_read_from_a_dotenv_file(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("AGENT_RUNTIME__DATABASE_URL=mysql://nope\n")
     result = agent_hub("migrate", cwd=tmp_path)

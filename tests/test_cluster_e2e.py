@@ -28,10 +28,33 @@ pytestmark = pytest.mark.postgres
 SECRET = "cluster-test-secret-" * 2
 
 
-@pytest.fixture
-async def pair(
-    tmp_path: Path, llm: ScriptedLLM, postgres_url: str
-) -> AsyncIterator[tuple[HubProcess, HubProcess]]:
+def _workers(pid: int) -> list[int]:
+    """The processes multiprocessing started to serve (not its resource tracker)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [
+        int(child)
+        for child in children
+        if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
+    ]
+
+
+def _listening(port: int) -> int:
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    ours = [row.split() for row in rows if row.split()[1].endswith(f":{port:04X}")]
+    return sum(fields[3] == "0A" for fields in ours)  # 0A: LISTEN
+
+
+async def _listeners(port: int, count: int) -> None:
+    """Wait until `count` sockets listen on the port (each worker binds its own)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if _listening(port) >= count:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{count} listeners on port {port} did not come up")
+
+
+async def _needs_redis() -> None:
     try:
         client = redis.from_url(REDIS_URL)
         await client.ping()
@@ -40,6 +63,13 @@ async def pair(
         if os.environ.get("CI") == "true":
             raise RuntimeError(f"Redis is required in CI but unreachable: {exc}") from exc
         pytest.skip(f"Redis not reachable at {REDIS_URL} ({exc}); required only in CI")
+
+
+@pytest.fixture
+async def pair(
+    tmp_path: Path, llm: ScriptedLLM, postgres_url: str
+) -> AsyncIterator[tuple[HubProcess, HubProcess]]:
+    await _needs_redis()
     env = {
         "AGENT_RUNTIME__DATABASE_URL": postgres_url,
         "AGENT_RUNTIME__BUS_URL": REDIS_URL,
@@ -183,3 +213,53 @@ async def test_when_the_owner_dies_the_other_process_takes_over_and_nothing_is_l
     assert noticed < 6
     assert tokens(answered) == "Sent while A was dying."
     assert tokens(frames) == "Answered by B."
+
+
+async def test_serve_with_two_workers_shares_one_port_and_its_sessions(
+    tmp_path: Path, llm: ScriptedLLM, postgres_url: str
+) -> None:
+    """`agent-hub serve --workers 2`: two processes accept on one port; each runs the sessions
+    whose sockets it accepted, and a second client of a session reaches it on either."""
+    await _needs_redis()
+    prefix = f"hub-test-{uuid.uuid4().hex[:8]}"
+    hub = HubProcess(
+        tmp_path,
+        llm.base_url,
+        AGENT_RUNTIME__DATABASE_URL=postgres_url,
+        AGENT_RUNTIME__BUS_URL=REDIS_URL,
+        AGENT_RUNTIME__BUS_PREFIX=prefix,
+    ).start("--workers", "2")
+    try:
+        assert hub._process is not None
+        assert len(_workers(hub._process.pid)) == 2
+        await _listeners(hub.port, 2)
+        # Opened at once, as clients do under load: both processes are woken to accept.
+        sockets = await asyncio.gather(
+            *(connect(f"{hub.ws_url}/ws/w-{n}", additional_headers=AUTH) for n in range(40))
+        )
+        for ws in sockets:
+            await receive(ws)
+        owners = redis.from_url(REDIS_URL)
+        try:
+            held = {(await owners.get(f"{prefix}:owner:w-{n}")) for n in range(40)}
+        finally:
+            await owners.aclose()
+        assert len(held) == 2  # both processes run sessions
+        for n, ws in enumerate(sockets):
+            llm.push(routed(), Text([f"answer {n}"]))
+            await send(ws, type="user_message", content="write code")
+            assert tokens(await receive_until(ws, "run_finished")) == f"answer {n}"
+        async with connect(f"{hub.ws_url}/ws/w-0", additional_headers=AUTH) as again:
+            ready = await receive(again)
+        assert ready["type"] == "session_ready"
+        for ws in sockets:
+            await ws.close()
+        dead = _workers(hub._process.pid)[0]
+        os.kill(dead, signal.SIGKILL)  # the supervisor starts another in its place
+        deadline = time.monotonic() + 30
+        while dead in (now := _workers(hub._process.pid)) or len(now) < 2:
+            assert time.monotonic() < deadline, f"no worker replaced {dead}: {now}"
+            await asyncio.sleep(0.1)
+        await _listeners(hub.port, 2)
+    finally:
+        hub.stop()
