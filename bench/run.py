@@ -78,12 +78,15 @@ def rate(value: float) -> str:
     return f"{value:,.0f}"
 
 
-def workers_env(workers: int) -> dict[str, str]:
-    """`serve --workers N`: N processes sharing sessions over Redis (a prefix of this run's)."""
-    if workers == 1:
-        return {}
+def hub_env(args: argparse.Namespace) -> dict[str, str]:
+    """`--hub-source`: that checkout's packages shadow this one's (PYTHONPATH comes first);
+    `--workers N`: N processes sharing sessions over Redis, under a prefix of this run's."""
+    env = {"PYTHONPATH": str(Path(args.hub_source).resolve())} if args.hub_source else {}
+    if args.workers == 1:
+        return env
     return {
-        "AGENT_RUNTIME__WORKERS": str(workers),
+        **env,
+        "AGENT_RUNTIME__WORKERS": str(args.workers),
         "AGENT_RUNTIME__BUS_URL": "redis://127.0.0.1:6379",
         "AGENT_RUNTIME__BUS_PREFIX": f"hub-bench-{uuid.uuid4().hex[:8]}",
     }
@@ -201,7 +204,7 @@ async def short_turn_rows(
     async with postgres_database() as url:
         if url is not None:
             with tempfile.TemporaryDirectory(prefix="hub-bench-pg-") as tmp:
-                pg_hub = start_hub(Path(tmp), fake, False, url, **workers_env(args.workers))
+                pg_hub = start_hub(Path(tmp), fake, False, url, **hub_env(args))
                 try:
                     postgres = await load.short_turns(hub_door(pg_hub), sessions, each)
                 finally:
@@ -325,7 +328,7 @@ async def run(args: argparse.Namespace) -> Table:
     base = Baselines(fake).start()
     try:
         with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp:
-            hub = start_hub(Path(tmp), fake, False, **workers_env(args.workers))
+            hub = start_hub(Path(tmp), fake, False, **hub_env(args))
             try:
                 door = hub_door(hub)
                 for name in SECTIONS:
@@ -396,6 +399,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="run the hub as `serve --workers N` (Redis at 127.0.0.1:6379; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--hub-source",
+        metavar="DIR",
+        help="run the hub from another checkout of the repository (same dependencies), e.g. "
+        "`git worktree add /tmp/before HEAD~5`: its figures beside the same baselines",
     )
     parser.add_argument("--only", metavar="LIST", help=f"some of: {','.join(SECTIONS)}")
     parser.add_argument(
