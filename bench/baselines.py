@@ -10,6 +10,9 @@ hub's socket protocol that the bench's clients read both the same way:
   `bench/fake_llm.py` reads) is answered by pushing `n` pre-encoded token frames, paced like the
   fake model when `every_ms` is set (a paced frame's token is `time.time_ns()` taken right before
   the send, like the fake model's chunk). With `n=1` it is an instant echo: the floor of a turn.
+* `/socket.io/` -- the same ready-frame push on python-socketio (its ASGI server, on the same
+  uvicorn): a `user_message` event with a `bench ...` spec is answered by `n` `token` events and
+  a `done` event. What a hub built on Socket.IO would pay per frame before doing any work.
 
     uv run python -m bench.baselines --llm http://127.0.0.1:8000/v1 --port 0
 
@@ -27,6 +30,7 @@ from typing import Any
 
 import openai
 import orjson
+import socketio
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -114,14 +118,28 @@ async def push(ws: WebSocket) -> None:
         return
 
 
-def create_app(llm_url: str) -> Starlette:
+def socketio_push() -> socketio.AsyncServer:
+    server = socketio.AsyncServer(async_mode="asgi", transports=["websocket"])
+
+    @server.on("user_message")  # type: ignore[untyped-decorator]
+    async def user_message(sid: str, content: str) -> None:
+        n = int(_spec(content)["n"])
+        for i in range(n):
+            await server.emit("token", {"seq": i + 1, "token": "tok "}, to=sid)
+        await server.emit("done", {"tokens": n}, to=sid)
+
+    return server
+
+
+def create_app(llm_url: str) -> Any:
     client = openai.AsyncOpenAI(base_url=llm_url, api_key="bench", max_retries=0)
-    return Starlette(
+    app = Starlette(
         routes=[
             WebSocketRoute("/relay/{session}", relay_endpoint(client)),
             WebSocketRoute("/push/{session}", push),
         ]
     )
+    return socketio.ASGIApp(socketio_push(), app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -171,3 +171,52 @@ async def short_turns(door: Door, sessions: int, turns_each: int) -> float:
     finally:
         await close_all(sockets)
     return sessions * turns_each / seconds
+
+
+async def _socketio_connect(url: str) -> ClientConnection:
+    """An Engine.IO v4 WebSocket with the default namespace joined (the wire format of
+    python-socketio's own client, without its layers in the measuring process)."""
+    ws = await connect(f"{url}/socket.io/?EIO=4&transport=websocket", max_size=None)
+    opened = await ws.recv()
+    if not str(opened).startswith("0"):
+        raise RuntimeError(f"socket.io: expected an open packet, got {opened!r}")
+    await ws.send("40")
+    joined = await ws.recv()
+    if not str(joined).startswith("40"):
+        raise RuntimeError(f"socket.io: expected a namespace connect, got {joined!r}")
+    return ws
+
+
+async def _socketio_turn(ws: ClientConnection, n: int) -> int:
+    await ws.send("42" + orjson.dumps(["user_message", f"bench n={n}"]).decode())
+    tokens = 0
+    while True:
+        packet = str(await ws.recv())
+        if packet == "2":  # an Engine.IO ping
+            await ws.send("3")
+        elif packet.startswith('42["token"'):
+            tokens += 1
+        elif packet.startswith('42["done"'):
+            return tokens
+
+
+async def socketio_relay(url: str, sessions: int, n: int) -> float:
+    """python-socketio pushing `n` ready events to each of `sessions` sockets at once."""
+    gate = asyncio.Semaphore(HANDSHAKES_IN_FLIGHT)
+
+    async def one() -> ClientConnection:
+        async with gate:
+            return await _socketio_connect(url)
+
+    sockets = list(await asyncio.gather(*(one() for _ in range(sessions))))
+    try:
+        await asyncio.gather(*(_socketio_turn(ws, 1) for ws in sockets))  # warm
+        started = time.perf_counter()
+        async with asyncio.timeout(TURN_TIMEOUT):
+            counts = await asyncio.gather(*(_socketio_turn(ws, n) for ws in sockets))
+        seconds = time.perf_counter() - started
+    finally:
+        await close_all(sockets)
+    if any(count != n for count in counts):
+        raise RuntimeError(f"socket.io clients got {counts[:5]}..., expected {n} each")
+    return sessions * n / seconds
