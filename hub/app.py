@@ -37,6 +37,7 @@ from hub.identity import TokenVerifier
 from hub.registry import INTERRUPTED_NOTE, SessionRegistry
 from hub.state import HubState
 from hub.users import UserLimits
+from hub.watchdog import SocketWatchdog
 from tools.workspace import CommandSandbox, WorkspaceExecutor
 
 log = logging.getLogger(__name__)
@@ -108,15 +109,20 @@ def create_app(settings: Settings) -> Starlette:
             max_replay_frames=max(1, settings.send_queue_max_frames // 2),
             users=users,
         )
-        app.state.hub = HubState(settings, store, registry, tickets, users, ledger)
+        watchdog = SocketWatchdog(
+            settings.idle_timeout_seconds, settings.slow_client_timeout_seconds
+        )
+        app.state.hub = HubState(settings, store, registry, tickets, users, ledger, watchdog)
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
             interrupted = await _close_interrupted_runs(store, cluster)
             await _run_what_waited(store, registry, interrupted)
             serving = asyncio.create_task(cluster.serve(registry)) if cluster else None
+            watching = asyncio.create_task(watchdog.run())
             log.info("agent hub %s ready: %s", settings.version, _startup_line(settings))
             try:
                 yield
             finally:
+                watching.cancel()
                 if serving is not None:
                     serving.cancel()
                 await registry.close_all()

@@ -44,7 +44,9 @@ class Outbox:
         self._frames: deque[Frame | _Merged] = deque()
         self._limit = limit
         self._hard_limit = hard_limit
-        self._ready = asyncio.Event()
+        # What the writer awaits while the queue is empty: made only then (an Event would keep
+        # a deque of its own for every idle socket).
+        self._waiter: asyncio.Future[None] | None = None
         self.merged = 0
         self.overflowed = False
 
@@ -63,16 +65,24 @@ class Outbox:
                 return
         if len(frames) >= self._hard_limit:
             self.overflowed = True
-            self._ready.set()  # wake the writer so it can cut the client off
+            self._wake()  # so the writer can cut the client off
             return
         frames.append(frame)
-        self._ready.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def get(self) -> Frame | None:
         """The next frame, or None once the outbox overflowed."""
         while not self._frames and not self.overflowed:
-            self._ready.clear()
-            await self._ready.wait()
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
         if self.overflowed:
             return None
         head = self._frames.popleft()

@@ -12,6 +12,7 @@ from hub.auth import TicketBook
 from hub.config import Settings
 from hub.registry import SessionRegistry
 from hub.users import UserLimits
+from hub.watchdog import SocketWatchdog
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,7 @@ class HubState:
     tickets: TicketBook
     users: UserLimits
     usage: UsageLedger
+    watchdog: SocketWatchdog
 
 
 def hub_state(connection: HTTPConnection) -> HubState:

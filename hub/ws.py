@@ -9,6 +9,7 @@ off (close 1013, resume with `last_seq`) if it stops taking frames. Query parame
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -28,10 +29,9 @@ from hub.registry import SessionPort
 from hub.session.clients import ResumePoint
 from hub.session.commands import Command
 from hub.state import HubState, hub_state
+from hub.watchdog import CLOSE_TOO_SLOW
 
 log = logging.getLogger(__name__)
-CLOSE_TOO_SLOW = 1013  # "try again later": reconnect with last_seq to resume
-CLOSE_IDLE = 1001
 
 
 class SocketClient:
@@ -58,7 +58,11 @@ class SocketClient:
             await self._websocket.send_text(frame.text)
             self.last_activity, self.sending_since = self.sending_since, None
         log.warning("closing %s: too many frames it cannot take", self.name)
-        await self._websocket.close(CLOSE_TOO_SLOW, "too slow; reconnect with last_seq")
+        await self.close(CLOSE_TOO_SLOW, "too slow; reconnect with last_seq")
+
+    async def close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(RuntimeError):  # already closed: nothing to do
+            await self._websocket.close(code, reason)
 
 
 async def session_socket(websocket: WebSocket) -> None:
@@ -116,11 +120,12 @@ async def _serve(
     tasks = [
         asyncio.create_task(client.pump()),
         asyncio.create_task(_read_frames(websocket, live, client, hub.settings.max_frame_bytes)),
-        asyncio.create_task(_watch(websocket, client, hub.settings)),
     ]
+    hub.watchdog.watch(client)
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        hub.watchdog.forget(client)
         live.detach(client)
         for task in tasks:
             task.cancel()
@@ -156,21 +161,6 @@ async def _read_frames(
             live.reject(client, exc.code, exc.message)
             continue
         await live.submit(Command(frame=frame, sender=client.sender), client)
-
-
-async def _watch(websocket: WebSocket, client: SocketClient, settings: Settings) -> None:
-    """Close a socket that is idle (no frame either way) or stuck (a send that does not end)."""
-    idle_limit, slow_limit = settings.idle_timeout_seconds, settings.slow_client_timeout_seconds
-    while True:
-        await asyncio.sleep(min(idle_limit, slow_limit) / 4)
-        now = time.monotonic()
-        if client.sending_since is not None and now - client.sending_since > slow_limit:
-            log.warning("closing %s: it stopped taking frames", client.name)
-            await websocket.close(CLOSE_TOO_SLOW, "too slow; reconnect with last_seq")
-            return
-        if now - client.last_activity > idle_limit:
-            await websocket.close(CLOSE_IDLE, f"idle for {idle_limit:g}s")
-            return
 
 
 routes = [WebSocketRoute("/ws/{session_id}", session_socket)]
