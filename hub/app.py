@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -119,6 +120,11 @@ def create_app(settings: Settings) -> Starlette:
             serving = asyncio.create_task(cluster.serve(registry)) if cluster else None
             watching = asyncio.create_task(watchdog.run())
             log.info("agent hub %s ready: %s", settings.version, _startup_line(settings))
+            # What start-up made (modules, schemas, ~130k objects) lives as long as the process:
+            # out of the collector's full passes, which otherwise took ~100 ms each and stalled
+            # every stream of the process at once.
+            gc.collect()
+            gc.freeze()
             try:
                 yield
             finally:
