@@ -111,6 +111,7 @@ class Paced:
     delivered_per_s: float
     p50_ms: float
     p99_ms: float
+    first_token_p50_ms: float
     first_token_p99_ms: float
     samples: int
 
@@ -131,6 +132,7 @@ async def paced(door: Door, sessions: int, n: int, every_ms: float) -> Paced:
         delivered_per_s=sessions * n / seconds,
         p50_ms=percentile(samples, 50),
         p99_ms=percentile(samples, 99),
+        first_token_p50_ms=percentile(firsts, 50),
         first_token_p99_ms=percentile(firsts, 99),
         samples=len(samples),
     )
