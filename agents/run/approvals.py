@@ -30,7 +30,7 @@ from agents.run.steps import (
 from agents.vocab import DeciderRole, ErrorCode, Refusal, Verdict
 from db.records import ApprovalStatus, StoredApproval, StoredRule
 from tools import args as a
-from tools.approval import ToolPolicy, rule_allows, subject
+from tools.approval import ToolPolicy, rule_allows, rule_denies, subject
 from tools.permissions import refusal
 from tools.registry import TOOLS, InvalidArguments, ToolSpec, parse_arguments
 
@@ -101,7 +101,7 @@ async def denied(
 ) -> StoredRule | None:
     """The session's deny rule that covers this call, if any: a deny wins over any allow."""
     for rule in await store.allow_rules(session_id, spec.name):
-        if rule.effect == "deny" and rule_allows(rule.pattern, args):
+        if rule.effect == "deny" and rule_denies(rule.pattern, args):
             return rule
     return None
 
