@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from db import rows
+from db.batch import WriteBatch
 from db.config import sqlite_file
 from db.health import DatabaseState, database_state
 from db.models import (
@@ -47,6 +48,7 @@ class Store:
 
     def __init__(self, database_url: str | None = None) -> None:
         self._sqlite_file = sqlite_file(database_url) if database_url else None
+        self._running_marks = WriteBatch(_store_running_marks)
 
     async def database_state(self) -> DatabaseState:
         return await database_state(self._sqlite_file)
@@ -96,10 +98,7 @@ class Store:
         await ChatSession.filter(id=session_id).update(current_agent=agent, updated_at=now)
 
     async def mark_running(self, session_id: str, running: bool) -> None:
-        now = datetime.now(UTC)
-        await ChatSession.filter(id=session_id).update(
-            running_since=now if running else None, updated_at=now
-        )
+        await self._running_marks.write((session_id, running))
 
     async def running_sessions(self) -> list[str]:
         """Sessions whose run had started and not ended, as the database says."""
@@ -329,3 +328,15 @@ class Store:
 
     async def delete_allow_rule(self, session_id: str, rule_id: int) -> bool:
         return await AllowRule.filter(session_id=session_id, id=rule_id).delete() > 0
+
+
+async def _store_running_marks(marks: list[tuple[str, bool]]) -> None:
+    """A batch of `mark_running` calls: the last mark of each session wins."""
+    last = dict(marks)
+    now = datetime.now(UTC)
+    for running in (True, False):
+        ids = [session_id for session_id, mark in last.items() if mark is running]
+        if ids:
+            await ChatSession.filter(id__in=ids).update(
+                running_since=now if running else None, updated_at=now
+            )

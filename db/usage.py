@@ -5,6 +5,7 @@ from __future__ import annotations
 from tortoise.expressions import Q
 from tortoise.functions import Count, Sum
 
+from db.batch import WriteBatch
 from db.models import ModelCall
 from db.records import StoredModelCall, StoredUsage
 
@@ -18,7 +19,11 @@ _TOTALS = {
 
 
 class UsageLedger:
-    """Implements `agents.ports.UsageLedger` on the database."""
+    """Implements `agents.ports.UsageLedger` on the database; calls recorded at the same time
+    are inserted together (`db.batch.WriteBatch`)."""
+
+    def __init__(self) -> None:
+        self._rows: WriteBatch[ModelCall] = WriteBatch(_insert)
 
     async def record(
         self,
@@ -29,7 +34,7 @@ class UsageLedger:
         completion_tokens: int | None,
         cached_tokens: int | None,
     ) -> None:
-        await ModelCall.create(
+        row = ModelCall(
             session_id=session_id,
             agent=agent,
             purpose=purpose,
@@ -37,6 +42,7 @@ class UsageLedger:
             completion_tokens=completion_tokens,
             cached_tokens=cached_tokens,
         )
+        await self._rows.write(row)
 
     async def totals(self, session_id: str) -> StoredUsage:
         query = ModelCall.filter(session_id=session_id).annotate(**_TOTALS)
@@ -65,3 +71,7 @@ class UsageLedger:
             )
             for row in reversed(rows)
         ]
+
+
+async def _insert(rows: list[ModelCall]) -> None:
+    await ModelCall.bulk_create(rows)
