@@ -17,8 +17,9 @@ from statistics import median
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.clients import TURN_TIMEOUT, ClientResult, consume
+from bench.clients import AUTH, TURN_TIMEOUT, ClientResult, consume
 from bench.measure import percentile
+from tests.hub_process import HubProcess
 
 HANDSHAKES_IN_FLIGHT = 50
 
@@ -222,3 +223,8 @@ async def socketio_relay(url: str, sessions: int, n: int) -> float:
     if any(count != n for count in counts):
         raise RuntimeError(f"socket.io clients got {counts[:5]}..., expected {n} each")
     return sessions * n / seconds
+
+
+def hub_door(hub: HubProcess) -> Door:
+    """The hub's own socket route, with the internal key."""
+    return Door("hub", f"{hub.ws_url}/ws", AUTH)

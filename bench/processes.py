@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Self
 
@@ -87,3 +89,17 @@ def hub_pid(hub: HubProcess) -> int:
     """The pid of the running hub (it changes with every restart)."""
     assert hub._process is not None
     return hub._process.pid
+
+
+def hub_env(args: argparse.Namespace) -> dict[str, str]:
+    """`--hub-source`: that checkout's packages shadow this one's (PYTHONPATH comes first);
+    `--workers N`: N processes sharing sessions over Redis, under a prefix of this run's."""
+    env = {"PYTHONPATH": str(Path(args.hub_source).resolve())} if args.hub_source else {}
+    if args.workers == 1:
+        return env
+    return {
+        **env,
+        "AGENT_RUNTIME__WORKERS": str(args.workers),
+        "AGENT_RUNTIME__BUS_URL": "redis://127.0.0.1:6379",
+        "AGENT_RUNTIME__BUS_PREFIX": f"hub-bench-{uuid.uuid4().hex[:8]}",
+    }
