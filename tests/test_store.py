@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -106,6 +107,18 @@ async def test_a_session_is_updated_when_it_runs_or_switches_agent(database: str
     await store.set_current_agent("s", "coder")
     switched = await store.get_session("s")
     assert switched is not None and switched.updated_at > running.updated_at
+
+
+async def test_run_marks_made_at_once_are_stored_together_the_last_one_winning(
+    database: str,
+) -> None:
+    for n in range(6):
+        await store.get_or_create_session(f"s{n}", "coder")
+    marks = [(f"s{n}", True) for n in range(6)] + [("s1", False), ("s3", False), ("s3", True)]
+    await asyncio.gather(*(store.mark_running(session, running) for session, running in marks))
+    assert sorted(await store.running_sessions()) == ["s0", "s2", "s3", "s4", "s5"]
+    await asyncio.gather(*(store.mark_running(f"s{n}", False) for n in range(6)))
+    assert await store.running_sessions() == []
 
 
 async def test_a_notice_keeps_its_details(database: str) -> None:
