@@ -10,6 +10,8 @@ stream is parsed with orjson.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +23,7 @@ import orjson
 from agents.usage import Usage
 
 COMPLETIONS = "/chat/completions"
+DRAIN_SECONDS = 1.0
 
 
 @dataclass(slots=True)
@@ -88,8 +91,10 @@ class OpenAIChatModel:
                 COMPLETIONS, cast_to=httpx2.Response, content=orjson.dumps(body), stream=True
             )
             try:
-                async for payload in event_payloads(response):
+                payloads = event_payloads(response)
+                async for payload in payloads:
                     if payload == b"[DONE]":
+                        await _drain(payloads)
                         return
                     for item in _deltas(orjson.loads(payload)):
                         yield item
@@ -157,6 +162,16 @@ class OpenAIChatModel:
             raise LLMError(f"LLM sent a malformed response body: {exc}") from exc
         arguments = _function_arguments(body, name)
         return FunctionCall(arguments, Usage.from_openai(body.get("usage")))
+
+
+async def _drain(payloads: AsyncIterator[bytes]) -> None:
+    """Read the body's end after `[DONE]`: a response closed before it is dropped from the pool
+    with its connection, and the next call pays a TCP connect. Bounded, for a server that keeps
+    the stream open after `[DONE]`."""
+    with contextlib.suppress(TimeoutError, httpx2.HTTPError):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for _ in payloads:
+                pass
 
 
 async def event_payloads(response: httpx2.Response) -> AsyncIterator[bytes]:

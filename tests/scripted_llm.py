@@ -176,6 +176,7 @@ class ScriptedLLM:
         self._lock = threading.Lock()
         self._queue: deque[Reply] = deque()
         self._requests: list[dict[str, Any]] = []
+        self._client_ports: list[int] = []
         self._disconnects = 0
         self._reported: list[dict[str, int]] = []
         #: False: answer like a server that reports no token usage at all.
@@ -279,6 +280,7 @@ class ScriptedLLM:
         with self._lock:
             self._queue.clear()
             self._requests.clear()
+            self._client_ports.clear()
             self._disconnects = 0
             self._reported.clear()
             self.report_usage = True
@@ -294,6 +296,13 @@ class ScriptedLLM:
         """Snapshot of the parsed JSON bodies of all requests received so far (oldest first)."""
         with self._lock:
             return list(self._requests)
+
+    @property
+    def client_ports(self) -> list[int]:
+        """The client's TCP port of each request (oldest first): one port for many requests
+        means the client kept its connection alive."""
+        with self._lock:
+            return list(self._client_ports)
 
     @property
     def reported(self) -> list[dict[str, int]]:
@@ -328,6 +337,7 @@ class ScriptedLLM:
             return JSONResponse(_error_body("request body must be a JSON object", 400), 400)
         with self._lock:
             self._requests.append(body)
+            self._client_ports.append(request.client.port if request.client else 0)
             reply = self._queue.popleft() if self._queue else None
             generation = self._release_generation
 

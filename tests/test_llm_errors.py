@@ -8,6 +8,7 @@ import pytest
 from agents.llm import LLMError, OpenAIChatModel
 from hub.cli import _dev_key
 from hub.config import SettingsError, load_settings
+from tests.scripted_llm import ScriptedLLM, Text
 
 
 def test_a_proxy_url_that_is_not_a_url_is_refused_at_start() -> None:
@@ -31,3 +32,16 @@ async def test_an_unreachable_model_is_named_with_its_url_and_setting() -> None:
 
 def test_a_dev_key_never_looks_like_an_option() -> None:
     assert not any(_dev_key().startswith("-") for _ in range(2000))
+
+
+async def test_streamed_calls_keep_their_connection_alive(llm: ScriptedLLM) -> None:
+    """Leaving a stream at `[DONE]` before the body's end made the pool drop the connection:
+    every model call paid a TCP connect."""
+    llm.push(*(Text(["a", "b"]) for _ in range(4)))
+    client = openai.AsyncOpenAI(base_url=llm.base_url, api_key="x", max_retries=0)
+    model = OpenAIChatModel(client, "m")
+    for _ in range(4):
+        parts = [p async for p in model.stream([{"role": "user", "content": "hi"}])]
+        assert "".join(p for p in parts if isinstance(p, str)) == "ab"
+    await client.close()
+    assert len(set(llm.client_ports)) == 1, llm.client_ports
