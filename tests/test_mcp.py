@@ -1,0 +1,132 @@
+"""MCP servers' tools mounted in the hub, against real servers built with the `mcp` SDK
+(`tests/mcp_server.py`), over stdio and over streamable HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.hub_process import free_port
+from tools.mcp import McpCallFailed, McpServers, McpServerSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def stdio_spec(notes: Path, **extra: object) -> McpServerSpec:
+    return McpServerSpec.model_validate(
+        {
+            "command": sys.executable,
+            "args": ["-m", "tests.mcp_server", "stdio"],
+            "env": {"MCP_NOTES": str(notes), "PYTHONPATH": str(ROOT)},
+            **extra,
+        }
+    )
+
+
+@pytest.fixture
+def http_server(tmp_path: Path) -> Iterator[str]:
+    """The same tools served over streamable HTTP by a process of their own."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.mcp_server", "http", "--port", str(port)],
+        cwd=ROOT,
+        env={"MCP_NOTES": str(tmp_path / "http-notes.txt"), "PATH": "/usr/bin:/bin"},
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/mcp"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+async def servers(tmp_path: Path, http_server: str) -> AsyncIterator[McpServers]:
+    mounted = McpServers(
+        {
+            "local": stdio_spec(tmp_path / "notes.txt"),
+            "remote": McpServerSpec(url=http_server, agents=["coder"]),
+            "broken": McpServerSpec(command="/nonexistent/mcp-server"),
+        }
+    )
+    await mounted.start()
+    yield mounted
+    await mounted.aclose()
+
+
+async def test_tools_are_mounted_with_their_schemas_and_hints(servers: McpServers) -> None:
+    lookup = servers.find("mcp__local__lookup")
+    assert lookup is not None and lookup.read_only
+    assert lookup.function()["function"]["parameters"]["required"] == ["word"]
+    note = servers.find("mcp__local__write_note")
+    assert note is not None and not note.read_only
+    assert servers.find("mcp__local__nothing") is None
+    assert servers.find("read_file") is None
+    # The HTTP server's tools go to the coder alone, as configured.
+    assert "mcp__remote__lookup" in {t.name for t in servers.offered_to("coder")}
+    assert "mcp__remote__lookup" not in {t.name for t in servers.offered_to("ask")}
+    assert "mcp__local__lookup" in {t.name for t in servers.offered_to("ask")}
+
+
+async def test_calls_over_both_transports(servers: McpServers, tmp_path: Path) -> None:
+    for name in ("mcp__local__lookup", "mcp__remote__lookup"):
+        tool = servers.find(name)
+        assert tool is not None
+        assert (await servers.call(tool, {"word": "hub"})).startswith("hub: a word")
+    note = servers.find("mcp__local__write_note")
+    assert note is not None
+    assert await servers.call(note, {"text": "hello"}) == "noted 5 characters"
+    assert (tmp_path / "notes.txt").read_text() == "hello\n"
+
+
+async def test_errors_are_told_to_the_model(servers: McpServers) -> None:
+    fail = servers.find("mcp__local__fail")
+    lookup = servers.find("mcp__local__lookup")
+    assert fail is not None and lookup is not None
+    with pytest.raises(McpCallFailed, match="failing as asked: why"):
+        await servers.call(fail, {"reason": "why"})
+    with pytest.raises(McpCallFailed, match="word"):
+        await servers.call(lookup, {})
+
+
+async def test_a_server_that_cannot_start_is_reported_not_fatal(servers: McpServers) -> None:
+    health = servers.health()
+    assert health["broken"]["state"] == "down"
+    assert "nonexistent" in (health["broken"]["error"] or "")
+    assert health["local"] == {
+        "state": "up",
+        "tools": ["crash", "fail", "lookup", "write_note"],
+        "restarts": 0,
+        "error": None,
+    }
+
+
+async def test_a_server_that_dies_is_restarted(servers: McpServers) -> None:
+    crash, lookup = servers.find("mcp__local__crash"), servers.find("mcp__local__lookup")
+    assert crash is not None and lookup is not None
+    before = await servers.call(lookup, {"word": "a"})
+    with pytest.raises(McpCallFailed, match="local"):
+        await servers.call(crash, {})
+    async with asyncio.timeout(20):
+        while servers.find(lookup.name) is None:  # noqa: ASYNC110 - polled as /health is
+            await asyncio.sleep(0.1)
+    assert servers.health()["local"]["restarts"] >= 1
+    fresh = servers.find(lookup.name)
+    assert fresh is not None
+    after = await servers.call(fresh, {"word": "a"})
+    assert after.startswith("a: a word") and after != before  # another process's pid
