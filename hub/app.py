@@ -22,6 +22,7 @@ from agents.llm import OpenAIChatModel
 from agents.routing import Router
 from agents.run.accounting import Accounting
 from agents.run.engine import TurnEngine
+from agents.run.mounted import MountedCalls
 from agents.run.tools import ToolRunner
 from agents.tokenizer import ServerTokenizer
 from db.config import tortoise_config
@@ -39,6 +40,7 @@ from hub.registry import INTERRUPTED_NOTE, SessionRegistry
 from hub.state import HubState
 from hub.users import UserLimits
 from hub.watchdog import SocketWatchdog
+from tools.mcp import McpServers
 from tools.workspace import CommandSandbox, WorkspaceExecutor
 
 log = logging.getLogger(__name__)
@@ -72,7 +74,12 @@ def create_app(settings: Settings) -> Starlette:
             workspace = WorkspaceExecutor(
                 settings.workspace_root, sandbox=_command_sandbox(settings)
             )
-        tools = ToolRunner(settings.approval_policy, settings.tool_timeout_seconds, workspace)
+        mcp = McpServers(settings.mcp_servers)
+        await mcp.start()
+        mounted = MountedCalls(mcp, settings.approval_policy) if settings.mcp_servers else None
+        tools = ToolRunner(
+            settings.approval_policy, settings.tool_timeout_seconds, workspace, mounted
+        )
         # Only a budget needs counting; the server's tokenizer checks what it estimated.
         tokenizer = ServerTokenizer(settings.llm_proxy_url) if settings.llm_context_tokens else None
         ledger = UsageLedger()
@@ -113,7 +120,7 @@ def create_app(settings: Settings) -> Starlette:
         watchdog = SocketWatchdog(
             settings.idle_timeout_seconds, settings.slow_client_timeout_seconds
         )
-        app.state.hub = HubState(settings, store, registry, tickets, users, ledger, watchdog)
+        app.state.hub = HubState(settings, store, registry, tickets, users, ledger, watchdog, mcp)
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
             interrupted = await _close_interrupted_runs(store, cluster)
             await _run_what_waited(store, registry, interrupted)
@@ -135,6 +142,7 @@ def create_app(settings: Settings) -> Starlette:
                 if cluster is not None:
                     await cluster.bus.close()
                 await llm.close()
+                await mcp.aclose()
                 if tokenizer is not None:
                     await tokenizer.close()
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, StringConstraints, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agents.definitions import AGENTS
 from agents.usage import Prices
 from agents.vocab import ToolCallFormat
 from tools.approval import ToolPolicy, default_policies
+from tools.mcp import SERVER_NAME, McpServerSpec
 from tools.validation import problems
 
 ENV_PREFIX = "AGENT_RUNTIME__"
@@ -100,6 +102,15 @@ class Settings(BaseSettings):
         description='Tools that need a human, as JSON: {"execute_command": {"ask": true, '
         '"timeout_seconds": 120}}. Replaces the default (write_file, create_directory and '
         "execute_command ask, with no timeout).",
+    )
+    mcp_servers: dict[Annotated[str, StringConstraints(pattern=SERVER_NAME)], McpServerSpec] = (
+        Field(
+            default_factory=dict,
+            description='MCP servers whose tools the agents may call, as JSON: {"docs": '
+            '{"command": "uvx", "args": ["mcp-server-fetch"]}, "tracker": {"url": '
+            '"https://mcp.example/mcp", "headers": {"Authorization": "Bearer …"}, "agents": '
+            '["coder"]}}. Their tools are named mcp__<server>__<tool>; see docs/config.md.',
+        )
     )
     approval_warning_seconds: float = Field(
         10.0, ge=0, description="How long before an approval expires clients are warned."
@@ -227,6 +238,17 @@ class Settings(BaseSettings):
                 f"{ENV_PREFIX}LLM_CONTEXT_TOKENS ({context}): room for the reply is kept free in "
                 "the context, and the conversation needs the rest"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _mcp_agents_exist(self) -> Settings:
+        for name, spec in self.mcp_servers.items():
+            unknown = sorted(set(spec.agents or ()) - set(AGENTS))
+            if unknown:
+                raise ValueError(
+                    f"{ENV_PREFIX}MCP_SERVERS: server {name!r} names unknown agents "
+                    f"{', '.join(unknown)}; the agents are: {', '.join(AGENTS)}"
+                )
         return self
 
     @model_validator(mode="after")

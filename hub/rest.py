@@ -55,13 +55,15 @@ async def who_am_i(request: Request) -> Response:
 async def health(request: Request) -> Response:
     database = await hub_state(request).store.database_state()
     healthy = database == "writable"
-    body = {
+    body: dict[str, object] = {
         "status": "ok" if healthy else "degraded",
         "version": hub_state(request).settings.version,
         "protocol_version": protocol.PROTOCOL_VERSION,
         # "reachable" as before when all is well; else what is wrong with it.
         "database": "reachable" if healthy else database,
     }
+    if mcp := hub_state(request).mcp.health():
+        body["mcp"] = mcp  # a server that is down costs its tools, not the hub's health
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 

@@ -13,6 +13,7 @@ from hub.config import Settings
 from hub.registry import SessionRegistry
 from hub.users import UserLimits
 from hub.watchdog import SocketWatchdog
+from tools.mcp import McpServers
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,7 @@ class HubState:
     users: UserLimits
     usage: UsageLedger
     watchdog: SocketWatchdog
+    mcp: McpServers
 
 
 def hub_state(connection: HTTPConnection) -> HubState:

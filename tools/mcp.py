@@ -14,10 +14,13 @@ import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx2
+from jsonschema import SchemaError
+from jsonschema.protocols import Validator
+from jsonschema.validators import validator_for
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
@@ -47,6 +50,9 @@ class McpServerSpec(BaseModel):
     url: str | None = Field(None, pattern=r"^https?://", description="Streamable HTTP.")
     headers: dict[str, str] = Field(default_factory=dict)
     agents: list[str] | None = Field(None, description="The agents offered its tools; all: null.")
+    trust_read_only_hints: bool = Field(
+        True, description="Whether a tool the server annotates read-only runs without approval."
+    )
     timeout_seconds: float = Field(60.0, gt=0, description="Per tool call.")
 
     @model_validator(mode="after")
@@ -63,20 +69,33 @@ class McpTool:
     description: str
     schema: dict[str, Any]
     read_only: bool  # annotated so by the server: no approval by default
+    name: str = field(init=False)  # as the model calls it
+    function: dict[str, Any] = field(init=False)  # as the model is offered it, built once
+    _validator: Validator | None = field(init=False, repr=False)
 
-    @property
-    def name(self) -> str:
-        return f"{PREFIX}{self.server}__{self.tool}"
+    def __post_init__(self) -> None:
+        name = f"{PREFIX}{self.server}__{self.tool}"
+        function = {"name": name, "description": self.description, "parameters": self.schema}
+        set_field = object.__setattr__  # frozen: the derived fields are set once, here
+        set_field(self, "name", name)
+        set_field(self, "function", {"type": "function", "function": function})
+        try:
+            validator_for(self.schema).check_schema(self.schema)
+            set_field(self, "_validator", validator_for(self.schema)(self.schema))
+        except SchemaError:
+            set_field(self, "_validator", None)  # the server checks what it can read
 
-    def function(self) -> dict[str, Any]:
-        return {
-            "type": "function",
-            "function": {
-                "name": self.name,
-                "description": self.description,
-                "parameters": self.schema,
-            },
-        }
+    def invalid(self, arguments: dict[str, Any]) -> str | None:
+        """Why these arguments do not fit the tool's schema, for the model; None if they do."""
+        if self._validator is None:
+            return None
+        problems = sorted(self._validator.iter_errors(arguments), key=lambda e: list(e.path))
+        if not problems:
+            return None
+        said = "; ".join(
+            f"{'.'.join(map(str, e.path)) or 'arguments'}: {e.message}" for e in problems[:5]
+        )
+        return f"invalid arguments for {self.name}: {said}"
 
 
 class McpCallFailed(Exception):
@@ -227,13 +246,32 @@ class McpServers:
         server = self._servers.get(name[len(PREFIX) :].split("__", 1)[0])
         return server.tools.get(name) if server is not None else None
 
+    def missing(self, name: str) -> str | None:
+        """Why a call of a mounted tool's name finds no tool, for the model; None if the name
+        is not one of a configured server's."""
+        server = self._servers.get(name[len(PREFIX) :].split("__", 1)[0])
+        if not name.startswith(PREFIX) or server is None:
+            return None
+        if server.state != "up":
+            return f"the MCP server {server.name} is not running ({server.error or 'starting'})"
+        offered = ", ".join(t.name for t in server.tools.values())
+        return f"the MCP server {server.name} has no tool {name!r}; its tools are: {offered}"
+
     def offered_to(self, agent: str) -> list[McpTool]:
         return [
             tool
             for server in self._servers.values()
-            if server.spec.agents is None or agent in server.spec.agents
             for tool in server.tools.values()
+            if self.offers(tool, agent)
         ]
+
+    def offers(self, tool: McpTool, agent: str) -> bool:
+        agents = self._servers[tool.server].spec.agents
+        return agents is None or agent in agents
+
+    def asks_by_default(self, tool: McpTool) -> bool:
+        """Whether a call needs approval when `approval_policy` does not name the tool."""
+        return not (tool.read_only and self._servers[tool.server].spec.trust_read_only_hints)
 
     async def call(self, tool: McpTool, arguments: dict[str, Any]) -> str:
         return await self._servers[tool.server].call(tool, arguments)

@@ -8,7 +8,6 @@ hub when nobody did in time or the turn was stopped.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -29,10 +28,9 @@ from agents.run.steps import (
 )
 from agents.vocab import DeciderRole, ErrorCode, Refusal, Verdict
 from db.records import ApprovalStatus, StoredApproval, StoredRule
-from tools import args as a
-from tools.approval import ToolPolicy, rule_allows, rule_denies, subject
+from tools.approval import Arguments, ToolPolicy, rule_allows, rule_denies, subject
 from tools.permissions import refusal
-from tools.registry import TOOLS, InvalidArguments, ToolSpec, parse_arguments
+from tools.registry import TOOLS, InvalidArguments, parse_arguments
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,25 +80,20 @@ _SAID_NO = {ApprovalStatus.REJECTED: "rejected", ApprovalStatus.CANCELLED: "canc
 
 
 async def needed(
-    store: HistoryStore,
-    policies: Mapping[str, ToolPolicy],
-    session_id: str,
-    spec: ToolSpec,
-    args: a.ToolArgs,
+    store: HistoryStore, policy: ToolPolicy | None, session_id: str, tool: str, args: Arguments
 ) -> bool:
     """The tool's policy asks, and no "always allow" rule of the session covers this call."""
-    policy = policies.get(spec.name)
     if policy is None or not policy.ask:
         return False
-    rules = await store.allow_rules(session_id, spec.name)
+    rules = await store.allow_rules(session_id, tool)
     return not any(r.effect == "allow" and rule_allows(r.pattern, args) for r in rules)
 
 
 async def denied(
-    store: HistoryStore, session_id: str, spec: ToolSpec, args: a.ToolArgs
+    store: HistoryStore, session_id: str, tool: str, args: Arguments
 ) -> StoredRule | None:
     """The session's deny rule that covers this call, if any: a deny wins over any allow."""
-    for rule in await store.allow_rules(session_id, spec.name):
+    for rule in await store.allow_rules(session_id, tool):
         if rule.effect == "deny" and rule_denies(rule.pattern, args):
             return rule
     return None
@@ -110,7 +103,7 @@ async def ask(
     store: HistoryStore,
     session_id: str,
     call: OpenCall,
-    args: a.ToolArgs,
+    arguments: dict[str, Any],
     policy: ToolPolicy,
     diff: str | None,
 ) -> list[RunEvent]:
@@ -119,7 +112,6 @@ async def ask(
     if policy.timeout_seconds is not None:
         expires_at = datetime.now(UTC) + timedelta(seconds=policy.timeout_seconds)
     await store.open_approval(call.call_id, session_id, expires_at)
-    arguments = args.model_dump(exclude_unset=True)
     announced = ToolAnnounced(
         call.call_id, call.tool_name, arguments, call.agent, True, expires_at, diff
     )
@@ -150,8 +142,9 @@ async def decide(
         raise Refusal(ErrorCode.ALREADY_DECIDED, f"call {call.id!r} was already {state} by {by}")
     remember = decision.always_deny if decision.verdict == "reject" else decision.always_allow
     if remember:
-        args = parse_arguments(TOOLS[call.tool_name], arguments)
-        pattern = decision.allow_pattern or subject(args) or "*"
+        spec = TOOLS.get(call.tool_name)  # None: a mounted tool, remembered whole
+        args = parse_arguments(spec, arguments) if spec is not None else None
+        pattern = decision.allow_pattern or (args and subject(args)) or "*"
         effect = "deny" if decision.verdict == "reject" else "allow"
         await store.add_allow_rule(session_id, call.tool_name, pattern, decider.name, effect)
     runs = None if decision.verdict == "reject" else arguments
@@ -163,8 +156,12 @@ def _edited(
 ) -> dict[str, Any]:
     if not decision.modified_arguments:
         raise Refusal(ErrorCode.INVALID_DECISION, "edit needs modified_arguments")
+    edited = {**arguments, **decision.modified_arguments}
+    spec = TOOLS.get(tool_name)
+    if spec is None:  # a mounted tool: its server checks the arguments when it runs
+        return edited
     try:
-        args = parse_arguments(TOOLS[tool_name], {**arguments, **decision.modified_arguments})
+        args = parse_arguments(spec, edited)
     except InvalidArguments as exc:
         raise Refusal(ErrorCode.INVALID_DECISION, str(exc)) from None
     if (why := refusal(AGENTS[agent], tool_name, args)) is not None:

@@ -220,11 +220,10 @@ class TurnEngine:
     ) -> NextStep:
         agent = ctx.sink.agent
         text_calls = self._tool_format == "text"
-        tools = (
-            None if text_calls else [*openai_tools(agent.tools), *ctx.sink.client_tools.values()]
-        )
-        offered = ctx.sink.client_tools.values()
-        messages = model_messages(agent, history, self._tool_format, offered)
+        # Beside the agent's own tools: the MCP servers' and the client's (AG-UI frontend tools).
+        extra = [*self._tools.mounted_functions(agent.name), *ctx.sink.client_tools.values()]
+        tools = None if text_calls else [*openai_tools(agent.tools), *extra]
+        messages = model_messages(agent, history, self._tool_format, extra)
         if self._budget is not None:
             try:
                 messages = await self._fit(self._budget, messages, tools)

@@ -44,11 +44,12 @@ def model_messages(
     agent: AgentSpec,
     history: list[StoredMessage],
     tool_format: ToolCallFormat = "native",
-    client_tools: Iterable[dict[str, Any]] = (),
+    functions: Iterable[dict[str, Any]] = (),
 ) -> list[dict[str, Any]]:
     """The agent's instructions followed by the stored conversation, in OpenAI's format; notices
     for people (agent switches, interrupted runs) are left out: small models answer them.
-    In the text format, calls and results are written as text, as the model was told to."""
+    In the text format, calls and results are written as text, as the model was told to, and
+    the instructions list the agent's tools and `functions`."""
     context: list[dict[str, Any]] = [{"role": "system", "content": agent.instructions}]
     unanswered: list[str] = []
     for message in history:
@@ -61,13 +62,13 @@ def model_messages(
             unanswered.remove(message.tool_call_id)
         context.append(_as_openai(message))
     context += [_no_result(call_id) for call_id in unanswered]
-    return _as_text(agent, context, client_tools) if tool_format == "text" else context
+    return _as_text(agent, context, functions) if tool_format == "text" else context
 
 
 def _as_text(
-    agent: AgentSpec, context: list[dict[str, Any]], client_tools: Iterable[dict[str, Any]]
+    agent: AgentSpec, context: list[dict[str, Any]], functions: Iterable[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    system = f"{agent.instructions}\n\n{textcalls.tools_prompt(agent.tools, client_tools)}"
+    system = f"{agent.instructions}\n\n{textcalls.tools_prompt(agent.tools, functions)}"
     out: list[dict[str, Any]] = [{"role": "system", "content": system}]
     names: dict[str, str] = {}
     for message in context[1:]:

@@ -10,6 +10,7 @@ from agents.run.state import ASK_USER
 from agents.run.steps import RunEvent, RunFailed, Wait
 from agents.vocab import ErrorCode, Refusal
 from db.records import ApprovalStatus, ToolCallStatus
+from tools.mcp import PREFIX as MOUNTED
 
 _IN_BAND = (ApprovalStatus.APPROVED, ApprovalStatus.EDITED)
 
@@ -25,6 +26,7 @@ async def take_result(
     accepted_from: tuple[ToolCallStatus, ...] = (ToolCallStatus.DISPATCHED,)
     approval = await store.get_approval(call_id)
     in_band = approval is not None and approval.status in _IN_BAND
+    in_band = in_band and not record.tool_name.startswith(MOUNTED)  # the hub runs those
     if record.tool_name == ASK_USER or in_band:
         # An IDE runs a call it approved itself, before the hub marks it dispatched.
         accepted_from += (ToolCallStatus.PENDING,)

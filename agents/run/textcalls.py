@@ -36,11 +36,11 @@ The result comes back in a <tool_result> message. The tools (arguments with ? ar
 """
 
 
-def tools_prompt(names: Iterable[str], client_tools: Iterable[dict[str, Any]] = ()) -> str:
-    """The part of the instructions that describes the tools and how to call them; a client's
-    own tools (OpenAI function tools, as a client offered them) are listed after the hub's."""
+def tools_prompt(names: Iterable[str], functions: Iterable[dict[str, Any]] = ()) -> str:
+    """The part of the instructions that describes the tools and how to call them; `functions`
+    (OpenAI function tools: an MCP server's, or a client's own) are listed after the agent's."""
     lines = [_signature(n, TOOLS[n].args.model_json_schema(), TOOLS[n].description) for n in names]
-    for tool in client_tools:
+    for tool in functions:
         function = tool.get("function") or {}
         schema = function.get("parameters")
         lines.append(

@@ -14,6 +14,8 @@ from typing import Any
 from agents.definitions import AGENTS
 from agents.run import approvals, state
 from agents.run.handoff import hand_off
+from agents.run.mounted import MountedCalls
+from agents.run.outcome import finish, tell
 from agents.run.steps import (
     Awaiting,
     FinalOutput,
@@ -28,12 +30,10 @@ from agents.run.steps import (
     RunContext,
     Settled,
     ToolAnnounced,
-    ToolFinished,
     Unseen,
     Wait,
     Waiting,
 )
-from agents.vocab import ToolOutcomeStatus
 from db.records import ToolCallStatus
 from tools import args as a
 from tools.approval import ToolPolicy
@@ -43,7 +43,6 @@ from tools.registry import TOOLS, InvalidArguments, Side, parse_arguments
 from tools.workspace import ToolFailed, WorkspaceExecutor
 
 Settling = Interruption | FinalOutput | None  # None: the call is answered
-TOOL_NAME_MAX = 64  # what a tool call record's name holds
 
 
 class ToolRunner:
@@ -52,10 +51,16 @@ class ToolRunner:
         policies: Mapping[str, ToolPolicy],
         tool_timeout: float,
         workspace: WorkspaceExecutor | None = None,
+        mounted: MountedCalls | None = None,
     ) -> None:
         self._policies = policies
         self._tool_timeout = tool_timeout
         self._workspace = workspace
+        self._mounted = mounted
+
+    def mounted_functions(self, agent: str) -> list[dict[str, Any]]:
+        """The MCP servers' tools offered to `agent`, beside its own."""
+        return self._mounted.functions(agent) if self._mounted is not None else []
 
     async def settle(
         self, ctx: RunContext, calls: tuple[OpenCall, ...]
@@ -76,7 +81,7 @@ class ToolRunner:
         for call in calls:
             if (resolved := await approvals.cancel(ctx.store, call.call_id)) is not None:
                 ctx.sink.emit(resolved)
-            await self._finish(ctx, call, "cancelled", "cancelled by the user")
+            await finish(ctx, call, "cancelled", "cancelled by the user")
 
     async def _advance(self, ctx: RunContext, call: OpenCall) -> Settling:
         record, where = await state.load(ctx.store, call.call_id)
@@ -85,25 +90,29 @@ class ToolRunner:
                 return await self._first_sight(ctx, call)
             case Waiting(kind="tool_result", deadline=deadline) if _past(deadline):
                 content = f"error: the IDE sent no result within {self._tool_timeout:g}s"
-                await self._finish(ctx, call, "expired", content)
+                await finish(ctx, call, "expired", content)
                 return None
             case Waiting(kind=kind, deadline=deadline):
                 arguments = record.arguments if record is not None else call.arguments
                 return _park(
                     ctx, Wait(call.call_id, kind, call.tool_name, arguments, call.agent, deadline)
                 )
-            case Ready(arguments=arguments, resend=resend):
+            case Ready(arguments=arguments, resend=resend) if call.tool_name in TOOLS:
                 args = parse_arguments(TOOLS[call.tool_name], arguments)
                 return await self._execute(ctx, call, args, resend=resend)
+            case Ready(arguments=arguments):
+                return await self._run_other(ctx, call, arguments)
             case Settled(status=status, content=content):
                 if record is not None and record.status is ToolCallStatus.PENDING:
-                    await self._finish(ctx, call, status, content)  # decided, not yet ended
+                    await finish(ctx, call, status, content)  # decided, not yet ended
                 else:
-                    await self._tell(ctx, call, status, content)
+                    await tell(ctx, call, status, content)
                 return None
 
     async def _first_sight(self, ctx: RunContext, call: OpenCall) -> Settling:
         spec = TOOLS.get(call.tool_name)
+        if spec is None and self._mounted and (tool := self._mounted.find(call)):
+            return await self._mounted.first_sight(ctx, call, tool)
         if spec is None and call.tool_name in ctx.sink.client_tools:
             await ctx.store.create_tool_call(
                 call.call_id, ctx.session_id, call.agent, call.tool_name, call.arguments
@@ -111,40 +120,42 @@ class ToolRunner:
             return await self._send_to_client(ctx, call, call.arguments, resend=True)
         if spec is None and not call.tool_name:
             why = "the tool call names no tool or is not valid JSON"
-            await self._finish(ctx, call, "failed", f"error: {why}")
+            await finish(ctx, call, "failed", f"error: {why}")
             return None
         if spec is None:
-            why = f"unknown tool {call.tool_name!r}; the tools are: {', '.join(TOOLS)}"
-            await self._finish(ctx, call, "refused", f"error: {why}")
+            gone = self._mounted.missing(call) if self._mounted else None
+            why = gone or f"unknown tool {call.tool_name!r}; the tools are: {', '.join(TOOLS)}"
+            await finish(ctx, call, "refused", f"error: {why}")
             return None
         try:
             args = parse_arguments(spec, call.arguments)
         except InvalidArguments as exc:
-            await self._finish(ctx, call, "failed", f"error: {exc}")
+            await finish(ctx, call, "failed", f"error: {exc}")
             return None
         if (refused := refusal(AGENTS[call.agent], spec.name, args)) is not None:
-            await self._finish(ctx, call, "refused", f"error: refused: {refused}")
+            await finish(ctx, call, "refused", f"error: refused: {refused}")
             return None
         if spec.side is Side.HUB:
             return await self._run_hub_tool(ctx, call, args)
-        if (rule := await approvals.denied(ctx.store, ctx.session_id, spec, args)) is not None:
+        if (rule := await approvals.denied(ctx.store, ctx.session_id, spec.name, args)) is not None:
             why = f"a deny rule of this session matches ({spec.name} {rule.pattern!r})"
-            await self._finish(ctx, call, "refused", f"error: refused: {why}")
+            await finish(ctx, call, "refused", f"error: refused: {why}")
             return None
         if self._workspace is not None:
             try:
                 self._workspace.check(args)
             except ToolFailed as exc:
-                await self._finish(ctx, call, "failed", f"error: {exc}")
+                await finish(ctx, call, "failed", f"error: {exc}")
                 return None
         arguments = args.model_dump(exclude_unset=True)
         await ctx.store.create_tool_call(
             call.call_id, ctx.session_id, call.agent, spec.name, arguments
         )
-        if await approvals.needed(ctx.store, self._policies, ctx.session_id, spec, args):
+        policy = self._policies.get(spec.name)
+        if policy and await approvals.needed(ctx.store, policy, ctx.session_id, spec.name, args):
             diff = await self._diff(ctx, args)
-            policy = self._policies[spec.name]
-            for event in await approvals.ask(ctx.store, ctx.session_id, call, args, policy, diff):
+            events = await approvals.ask(ctx.store, ctx.session_id, call, arguments, policy, diff)
+            for event in events:
                 ctx.sink.emit(event)
             return Interruption((call.call_id,))
         return await self._execute(ctx, call, args, resend=True)
@@ -157,11 +168,23 @@ class ToolRunner:
                 writable = AGENTS[call.agent].write_policy is WritePolicy.ANY
                 text = await self._workspace.run(args, writable=writable)
             except ToolFailed as exc:
-                await self._finish(ctx, call, "failed", f"error: {exc}")
+                await finish(ctx, call, "failed", f"error: {exc}")
                 return None
-            await self._finish(ctx, call, "done", text)
+            await finish(ctx, call, "done", text)
             return None
         return await self._send_to_client(ctx, call, args.model_dump(exclude_unset=True), resend)
+
+    async def _run_other(
+        self, ctx: RunContext, call: OpenCall, arguments: dict[str, Any]
+    ) -> Settling:
+        """A decided call of a tool that is not built in: a client's own, or a mounted one."""
+        if call.tool_name in ctx.sink.client_tools:
+            return await self._send_to_client(ctx, call, arguments, resend=True)
+        if self._mounted is not None:
+            await self._mounted.run(ctx, call, arguments)
+        else:
+            await finish(ctx, call, "failed", f"error: {call.tool_name!r} is no longer offered")
+        return None
 
     async def _send_to_client(
         self, ctx: RunContext, call: OpenCall, arguments: dict[str, Any], resend: bool
@@ -183,14 +206,14 @@ class ToolRunner:
                 if switched := await hand_off(ctx.store, ctx.conversation, agent, handoff):
                     ctx.sink.emit(switched)
                 content = f"switched to the {mode} agent: {AGENTS[mode].description}"
-                await self._finish(ctx, call, "done", content)
+                await finish(ctx, call, "done", content)
                 return None
             case a.SwitchModeArgs(mode=mode):
                 content = f"error: unknown mode {mode!r}; the modes are: {', '.join(AGENTS)}"
-                await self._finish(ctx, call, "failed", content)
+                await finish(ctx, call, "failed", content)
                 return None
             case a.AttemptCompletionArgs(result=result):
-                await self._finish(ctx, call, "done", "the result was shown")
+                await finish(ctx, call, "done", "the result was shown")
                 return await _final_answer(ctx, result)
             case a.AskFollowupQuestionArgs(question=question, options=options):
                 arguments = args.model_dump(exclude_unset=True)
@@ -211,27 +234,6 @@ class ToolRunner:
         else:
             current = await ctx.store.last_full_read(ctx.session_id, args.path)
         return None if current is None else write_diff(args.path, current, args.content)
-
-    async def _finish(
-        self, ctx: RunContext, call: OpenCall, status: ToolOutcomeStatus, content: str
-    ) -> None:
-        store = ctx.store
-        if await store.get_tool_call(call.call_id) is None:
-            # A name the model made up may be longer than a record holds; the model is told
-            # the whole name in `content`.
-            name = call.tool_name[:TOOL_NAME_MAX]
-            await store.create_tool_call(
-                call.call_id, ctx.session_id, call.agent, name, call.arguments
-            )
-        error = content if status != "done" else None
-        await store.finish_tool_call(call.call_id, ToolCallStatus(status), content, error)
-        await self._tell(ctx, call, status, content)
-
-    async def _tell(
-        self, ctx: RunContext, call: OpenCall, status: ToolOutcomeStatus, content: str
-    ) -> None:
-        await ctx.conversation.add("tool", content, agent=call.agent, tool_call_id=call.call_id)
-        ctx.sink.emit(ToolFinished(call.call_id, call.tool_name, status, content))
 
 
 def _past(deadline: datetime | None) -> bool:
