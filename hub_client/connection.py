@@ -189,8 +189,11 @@ class HubClient:
             assert self._ws is not None
             await self._ws.send(text)
 
-    async def send_message(self, content: str, *, interrupt: bool = False) -> None:
-        await self.send(p.UserMessage(content=content, interrupt=interrupt))
+    async def send_message(
+        self, content: str, *, interrupt: bool = False, tools: list[p.ClientTool] | None = None
+    ) -> None:
+        """`tools`: this client's own tools, offered to the model from this message on."""
+        await self.send(p.UserMessage(content=content, interrupt=interrupt, tools=tools))
 
     async def approve(self, call_id: str, *, always: bool = False) -> None:
         await self.send(p.HitlDecision(call_id=call_id, decision="approve", always_allow=always))

@@ -20,7 +20,9 @@ from acp.schema import (
     ClientCapabilities,
     CreateTerminalResponse,
     CurrentModeUpdate,
+    EnvVariable,
     FileSystemCapabilities,
+    McpServerStdio,
     PermissionOption,
     ReadTextFileResponse,
     ReleaseTerminalResponse,
@@ -38,6 +40,8 @@ from acp.schema import (
 from tests.conftest import API_KEY, routed
 from tests.hub_process import HubProcess
 from tests.scripted_llm import Hang, ScriptedLLM, Text, ToolCalls
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class Editor:
@@ -277,3 +281,43 @@ async def test_the_bridge_carries_on_when_the_hub_restarts(
         again = await conn.prompt(session_id=session_id, prompt=prompt("two"))
     assert again.stop_reason == "end_turn"
     assert editor.text() == "beforeafter"
+
+
+async def test_the_editors_mcp_servers_run_in_the_bridge_with_the_editors_permission(
+    hub: HubProcess, llm: ScriptedLLM, tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes.txt"
+    server = McpServerStdio(
+        name="my notes",  # not a valid server name: the bridge makes one of it
+        command=sys.executable,
+        args=["-m", "tests.mcp_server", "stdio"],
+        env=[
+            EnvVariable(name="MCP_NOTES", value=str(notes)),
+            EnvVariable(name="PYTHONPATH", value=str(ROOT)),
+        ],
+    )
+    calls = ToolCalls(
+        [
+            ("n-1", "mcp__my-notes__write_note", {"text": "from the editor"}),
+            ("n-2", "mcp__my-notes__lookup", {"word": "acp"}),
+            ("n-3", "mcp__my-notes__write_note", {"text": "refused"}),
+        ]
+    )
+    llm.push(routed("coder", "code"), calls, Text(["Noted."]))
+    editor = Editor(tmp_path)
+    editor.answers = ["allow_once", "reject_once"]
+    async with bridge(hub, editor) as conn:
+        session_id = (await conn.new_session(cwd=str(tmp_path), mcp_servers=[server])).session_id
+        done = await conn.prompt(session_id=session_id, prompt=prompt("take a note"))
+    assert done.stop_reason == "end_turn"
+    assert notes.read_text() == "from the editor\n"
+    # Only the calls with effects were put to the editor; the read-only lookup ran at once.
+    assert [c.tool_call_id for c in editor.asked] == ["n-1", "n-3"]
+    offered = {t["function"]["name"] for t in llm.requests[1]["tools"]}
+    assert {"mcp__my-notes__write_note", "mcp__my-notes__lookup", "read_file"} <= offered
+    results = {
+        m["tool_call_id"]: m["content"] for m in llm.requests[-1]["messages"] if m["role"] == "tool"
+    }
+    assert results["n-1"] == "noted 15 characters"
+    assert results["n-2"].startswith("acp: a word of the test glossary")
+    assert "rejected this call in the editor" in results["n-3"]

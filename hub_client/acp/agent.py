@@ -25,8 +25,8 @@ from acp.schema import (
     Implementation,
     ListSessionsResponse,
     LoadSessionResponse,
+    McpCapabilities,
     NewSessionResponse,
-    PermissionOption,
     PromptCapabilities,
     PromptResponse,
     SessionCapabilities,
@@ -41,9 +41,11 @@ from acp.schema import (
 
 from agents.definitions import AGENTS, DEFAULT_AGENT
 from hub import protocol as p
-from hub_client.acp.editor_tools import KINDS, EditorTools, title
+from hub_client.acp.editor_mcp import EditorMcp, specs_of
+from hub_client.acp.editor_tools import KINDS, PERMISSIONS, EditorTools, title
 from hub_client.acp.usage import add_run, context_update
 from hub_client.connection import HubClient, is_user_token
+from tools.mcp import McpCallFailed
 from tools.workspace import ToolFailed
 
 log = logging.getLogger(__name__)
@@ -52,12 +54,6 @@ ToolStatus = Literal["pending", "in_progress", "completed", "failed"]
 VERSION = "0.1.0"
 SWITCH_SECONDS = 10.0
 MODES = [SessionMode(id=a.name, name=a.name, description=a.description) for a in AGENTS.values()]
-PERMISSIONS = [
-    PermissionOption(option_id="allow_once", name="Allow", kind="allow_once"),
-    PermissionOption(option_id="allow_always", name="Always allow", kind="allow_always"),
-    PermissionOption(option_id="reject_once", name="Reject", kind="reject_once"),
-    PermissionOption(option_id="reject_always", name="Always reject", kind="reject_always"),
-]
 StopReason = Literal["end_turn", "cancelled"]
 STOP_REASONS: dict[str, StopReason] = {
     "completed": "end_turn",
@@ -69,9 +65,12 @@ STOP_REASONS: dict[str, StopReason] = {
 class HubSession:
     """One ACP session: the hub socket, and the turn a prompt waits for."""
 
-    def __init__(self, hub: HubClient, tools: EditorTools, agent: str) -> None:
+    def __init__(
+        self, hub: HubClient, tools: EditorTools, agent: str, mcp: EditorMcp | None = None
+    ) -> None:
         self.hub = hub
         self.tools = tools
+        self.mcp = mcp  # the MCP servers the editor passed, run here
         self.agent = agent
         self.turn_over: asyncio.Future[str] | None = None
         # The prompt's own run has started: a run of the turn before may still end after the
@@ -100,6 +99,14 @@ class HubAgent:
         self._sessions: dict[str, HubSession] = {}
         self._background: set[asyncio.Task[None]] = set()
 
+    async def aclose(self) -> None:
+        """The editor went away: stop the MCP servers this bridge started, close the sockets."""
+        for session in self._sessions.values():
+            if session.mcp is not None:
+                await session.mcp.aclose()
+            await session.hub.close()
+        await self._http.aclose()
+
     def on_connect(self, conn: Client) -> None:
         self._client = conn
 
@@ -122,6 +129,7 @@ class HubAgent:
                 load_session=True,
                 prompt_capabilities=PromptCapabilities(embedded_context=True),
                 session_capabilities=SessionCapabilities(list=SessionListCapabilities()),
+                mcp_capabilities=McpCapabilities(http=True, sse=False),
             ),
             agent_info=Implementation(name="agent-hub", title="agent hub", version=VERSION),
         )
@@ -139,7 +147,7 @@ class HubAgent:
         **kwargs: Any,
     ) -> NewSessionResponse:
         session_id = f"acp-{uuid.uuid4().hex}"
-        session = await self._open(session_id, cwd)
+        session = await self._open(session_id, cwd, mcp_servers)
         return NewSessionResponse(session_id=session_id, modes=_modes(session.agent))
 
     async def load_session(
@@ -165,7 +173,7 @@ class HubAgent:
                 await self.client.session_update(
                     session_id, acp.update_agent_message_text(message["content"])
                 )
-        session = await self._open(session_id, cwd)
+        session = await self._open(session_id, cwd, mcp_servers)
         return LoadSessionResponse(modes=_modes(session.agent))
 
     async def list_sessions(
@@ -179,7 +187,9 @@ class HubAgent:
         ]
         return ListSessionsResponse(sessions=sessions, next_cursor=listed["next_before"])
 
-    async def _open(self, session_id: str, cwd: str) -> HubSession:
+    async def _open(
+        self, session_id: str, cwd: str, mcp_servers: list[Any] | None = None
+    ) -> HubSession:
         if (known := self._sessions.get(session_id)) is not None:
             return known
         hub = HubClient(self._url, session_id, key=self._key, token=self._token)
@@ -187,7 +197,12 @@ class HubAgent:
         frames = hub.frames()
         ready = await anext(frames)
         agent = ready.current_agent if isinstance(ready, p.SessionReady) else DEFAULT_AGENT
-        session = HubSession(hub, EditorTools(self.client, self._capabilities, cwd), agent)
+        mcp = None
+        if specs := specs_of(mcp_servers):
+            mcp = EditorMcp(specs)
+            await mcp.start()
+        tools = EditorTools(self.client, self._capabilities, cwd)
+        session = HubSession(hub, tools, agent, mcp)
         session.reader = asyncio.create_task(self._read(session_id, session, frames))
         self._sessions[session_id] = session
         return session
@@ -202,7 +217,8 @@ class HubAgent:
         session.turn_over = asyncio.get_running_loop().create_future()
         session.turn_started, answering = False, session.asked_question
         session.asked_question, session.turn_usage = False, None
-        await session.hub.send_message(text)
+        offered = session.mcp.offered() if session.mcp is not None else None
+        await session.hub.send_message(text, tools=offered)
         if answering:
             session.turn_started = True  # the answer continues the turn that asked
         reason = await session.turn_over
@@ -310,10 +326,14 @@ class HubAgent:
         await self._run_tool(session_id, session, call)  # approved in-band: the IDE runs it
 
     async def _run_tool(self, session_id: str, session: HubSession, call: p.ToolCall) -> None:
+        mcp = session.mcp
         try:
-            result = await session.tools.run(session_id, call.tool_name, call.arguments)
+            if mcp is not None and (tool := mcp.find(call.tool_name)) is not None:
+                result = await mcp.run(self.client, session_id, call, tool)
+            else:
+                result = await session.tools.run(session_id, call.tool_name, call.arguments)
         except Exception as exc:  # the hub must hear back, or the turn waits for nothing
-            if not isinstance(exc, ToolFailed | acp.RequestError | OSError):
+            if not isinstance(exc, ToolFailed | McpCallFailed | acp.RequestError | OSError):
                 log.exception("session %s: %s failed in the bridge", session_id, call.tool_name)
             await session.hub.tool_result(call.call_id, error=str(exc) or type(exc).__name__)
         else:
@@ -352,4 +372,8 @@ def _text_of(block: Any) -> str:
 
 async def serve(url: str, token: str) -> None:
     """Speak ACP on stdin/stdout until the editor closes them."""
-    await acp.run_agent(cast(acp.Agent, HubAgent(url, token)))
+    agent = HubAgent(url, token)
+    try:
+        await acp.run_agent(cast(acp.Agent, agent))
+    finally:
+        await agent.aclose()

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import acp
 from acp.interfaces import Client
-from acp.schema import ClientCapabilities
+from acp.schema import ClientCapabilities, PermissionOption
 
 from tools import args as a
 from tools.registry import TOOLS, InvalidArguments, parse_arguments
@@ -35,6 +35,13 @@ KINDS: dict[str, ToolKind] = {
     "execute_command": "execute",
     "switch_mode": "switch_mode",
 }
+
+PERMISSIONS = [
+    PermissionOption(option_id="allow_once", name="Allow", kind="allow_once"),
+    PermissionOption(option_id="allow_always", name="Always allow", kind="allow_always"),
+    PermissionOption(option_id="reject_once", name="Reject", kind="reject_once"),
+    PermissionOption(option_id="reject_always", name="Always reject", kind="reject_always"),
+]
 
 
 def title(tool_name: str, arguments: dict[str, Any]) -> str:
