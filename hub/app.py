@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hashlib
 import logging
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -29,7 +31,7 @@ from db.config import tortoise_config
 from db.migrate import apply_migrations
 from db.store import Store
 from db.usage import UsageLedger
-from hub import agui, approvals_api, errors, rest, sse, ws
+from hub import agui, approvals_api, checkpoints_api, errors, rest, sse, ws
 from hub.auth import Authenticate, TicketBook
 from hub.cluster.bus import RedisBus
 from hub.cluster.owner import Cluster
@@ -41,7 +43,7 @@ from hub.state import HubState
 from hub.users import UserLimits
 from hub.watchdog import SocketWatchdog
 from tools.mcp import McpServers
-from tools.workspace import CommandSandbox, WorkspaceExecutor
+from tools.workspace import Checkpoints, CommandSandbox, WorkspaceExecutor
 
 log = logging.getLogger(__name__)
 CONSOLE_DIR = Path(__file__).parent / "console"
@@ -72,7 +74,9 @@ def create_app(settings: Settings) -> Starlette:
         workspace = None
         if settings.workspace_root is not None:
             workspace = WorkspaceExecutor(
-                settings.workspace_root, sandbox=_command_sandbox(settings)
+                settings.workspace_root,
+                sandbox=_command_sandbox(settings),
+                checkpoints=_checkpoints(settings, settings.workspace_root),
             )
         mcp = McpServers(settings.mcp_servers)
         await mcp.start()
@@ -120,7 +124,10 @@ def create_app(settings: Settings) -> Starlette:
         watchdog = SocketWatchdog(
             settings.idle_timeout_seconds, settings.slow_client_timeout_seconds
         )
-        app.state.hub = HubState(settings, store, registry, tickets, users, ledger, watchdog, mcp)
+        checkpoints = workspace.checkpoints if workspace is not None else None
+        app.state.hub = HubState(
+            settings, store, registry, tickets, users, ledger, watchdog, mcp, checkpoints
+        )
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
             interrupted = await _close_interrupted_runs(store, cluster)
             await _run_what_waited(store, registry, interrupted)
@@ -150,6 +157,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             *rest.routes,
             *approvals_api.routes,
+            *checkpoints_api.routes,
             *sse.routes,
             *agui.routes,
             *ws.routes,
@@ -227,3 +235,14 @@ def _command_sandbox(settings: Settings) -> CommandSandbox:
     elif sandbox.mode is None:
         log.warning("bubblewrap (bwrap) is not installed: execute_command will be refused")
     return sandbox
+
+
+def _checkpoints(settings: Settings, root: Path) -> Checkpoints | None:
+    if not settings.workspace_checkpoints:
+        return None
+    if shutil.which("git") is None:
+        log.warning("git is not installed: the workspace's changes are not checkpointed")
+        return None
+    # One repository per root: a checkpoint of one tree must never be restored into another.
+    key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
+    return Checkpoints(root, settings.workspace_checkpoint_dir / key)

@@ -91,6 +91,16 @@ class Settings(BaseSettings):
         description="Run the file and command tools on the hub, inside this directory, "
         "instead of sending them to the IDE.",
     )
+    workspace_checkpoints: bool = Field(
+        True,
+        description="With WORKSPACE_ROOT: commit the files to a shadow git repository before "
+        "each call that may change them, to see and undo what it did (needs git).",
+    )
+    workspace_checkpoint_dir: Path = Field(
+        Path("data/checkpoints"),
+        description="Where the shadow repositories are kept (one per workspace root); must be "
+        "outside the workspace.",
+    )
     command_sandbox: Literal["bwrap", "none"] | None = Field(
         None,
         description="How execute_command runs on the hub's workspace: bwrap (bubblewrap: no "

@@ -14,6 +14,7 @@ from hub.registry import SessionRegistry
 from hub.users import UserLimits
 from hub.watchdog import SocketWatchdog
 from tools.mcp import McpServers
+from tools.workspace import Checkpoints
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,7 @@ class HubState:
     usage: UsageLedger
     watchdog: SocketWatchdog
     mcp: McpServers
+    checkpoints: Checkpoints | None  # None: no workspace, or checkpoints are off
 
 
 def hub_state(connection: HTTPConnection) -> HubState:

@@ -166,7 +166,9 @@ class ToolRunner:
         if self._workspace is not None:
             try:
                 writable = AGENTS[call.agent].write_policy is WritePolicy.ANY
-                text = await self._workspace.run(args, writable=writable)
+                text = await self._workspace.run_call(
+                    ctx.session_id, call.call_id, args, writable=writable
+                )
             except ToolFailed as exc:
                 await finish(ctx, call, "failed", f"error: {exc}")
                 return None

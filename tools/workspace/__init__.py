@@ -21,13 +21,14 @@ from tools.args import (
     WriteFileArgs,
 )
 from tools.workspace import paths
+from tools.workspace.checkpoints import Checkpoints
 from tools.workspace.commands import execute_command
 from tools.workspace.files import create_directory, list_files, read_file, write_file
 from tools.workspace.paths import ToolFailed
 from tools.workspace.sandbox import CommandSandbox
 from tools.workspace.search import search_in_code
 
-__all__ = ["CommandSandbox", "ToolFailed", "WorkspaceExecutor"]
+__all__ = ["Checkpoints", "CommandSandbox", "ToolFailed", "WorkspaceExecutor"]
 
 
 class WorkspaceExecutor:
@@ -38,6 +39,7 @@ class WorkspaceExecutor:
         root: Path,
         max_output_bytes: int = 64 * 1024,
         sandbox: CommandSandbox | None = None,
+        checkpoints: Checkpoints | None = None,
     ) -> None:
         resolved = paths.open_root(root)
         if max_output_bytes < 1:
@@ -45,6 +47,16 @@ class WorkspaceExecutor:
         self.root = resolved
         self.max_output_bytes = max_output_bytes
         self.sandbox = sandbox or CommandSandbox.choose()
+        self.checkpoints = checkpoints  # None: changes are not checkpointed
+
+    async def run_call(
+        self, session_id: str, call_id: str, args: ToolArgs, *, writable: bool = True
+    ) -> str:
+        """`run`, after a checkpoint of the files if the call may change them, so that what it
+        does can be seen and undone; a checkpoint that fails stops the call."""
+        if self.checkpoints is not None and (what := _change(args, writable)) is not None:
+            await self.checkpoints.take(session_id, f"{what} (call {call_id})")
+        return await self.run(args, writable=writable)
 
     async def run(self, args: ToolArgs, *, writable: bool = True) -> str:
         """Run one tool call and return what the model is told; failures raise ToolFailed.
@@ -100,3 +112,17 @@ class WorkspaceExecutor:
     def relative(self, path: Path) -> str:
         """How the model sees a path: relative to root, with forward slashes."""
         return paths.relative(self.root, path)
+
+
+def _change(args: ToolArgs, writable: bool) -> str | None:
+    """What the call may change, as a checkpoint's label; None if it only reads."""
+    match args:
+        case WriteFileArgs(path=path):
+            return f"write_file {path}"
+        case CreateDirectoryArgs(path=path):
+            return f"create_directory {path}"
+        case ExecuteCommandArgs(command=command) if writable:
+            shown = " ".join(command.split())  # one line: it is the checkpoint's title
+            shown = shown if len(shown) <= 80 else shown[:79] + "…"
+            return f"execute_command {shown}"
+    return None
