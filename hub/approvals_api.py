@@ -15,6 +15,7 @@ from hub.errors import ApiError
 from hub.protocol.text import Pattern
 from hub.requests import existing_session, read_json, read_model, submit, validation_error
 from hub.state import hub_state
+from tools.mcp import PREFIX as MOUNTED
 from tools.registry import TOOLS
 
 
@@ -91,7 +92,8 @@ async def list_allow_rules(request: Request) -> Response:
 async def add_allow_rule(request: Request) -> Response:
     session = await existing_session(request)
     body = await read_model(request, NewAllowRule)
-    if body.tool_name not in TOOLS:
+    # A mounted tool's rule may be set while its server is down: it applies once it is up.
+    if body.tool_name not in TOOLS and not body.tool_name.startswith(MOUNTED):
         raise ApiError(422, f"unknown tool {body.tool_name!r}", "invalid_request")
     rule = await hub_state(request).store.add_allow_rule(
         session.id, body.tool_name, body.pattern, "rest", body.effect

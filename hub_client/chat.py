@@ -2,8 +2,9 @@
 
 Answers stream as they arrive; agent switches and tool calls are shown; approvals are asked
 inline (approve / edit / reject with feedback / always); a question from the agent is answered
-at the prompt; Ctrl-C stops the turn, Ctrl-D leaves. With `--workspace DIR` the calls the hub
-sends to its IDE run here, inside DIR. The connection resumes by itself when it drops.
+at the prompt; Ctrl-C stops the turn, Ctrl-D leaves; `/help` lists the client's own commands
+(the hub workspace's checkpoints). With `--workspace DIR` the calls the hub sends to its IDE run
+here, inside DIR. The connection resumes by itself when it drops.
 Output goes through rich (colours, Markdown-safe) and input through prompt_toolkit (history,
 editing); `--plain` (and any non-terminal stdin) reads plain lines and prints plain text.
 """
@@ -18,10 +19,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 from rich.console import Console
 from rich.markup import escape
 
 from hub import protocol as p
+from hub_client.chat_commands import ChatCommands
 from hub_client.connection import HubClient, is_user_token
 from tools.registry import TOOLS, InvalidArguments, parse_arguments
 from tools.workspace import ToolFailed, WorkspaceExecutor
@@ -60,9 +63,16 @@ class Terminal:
 
 
 class Chat:
-    def __init__(self, hub: HubClient, terminal: Terminal, workspace: Path | None) -> None:
+    def __init__(
+        self,
+        hub: HubClient,
+        terminal: Terminal,
+        workspace: Path | None,
+        commands: ChatCommands | None = None,
+    ) -> None:
         self.hub = hub
         self.term = terminal
+        self.commands = commands
         self.workspace = WorkspaceExecutor(workspace) if workspace is not None else None
         self.question: str | None = None
         self._started = False  # the run of the message just sent has begun
@@ -79,6 +89,10 @@ class Chat:
         while (line := await self.term.ask("answer> " if self.question else "> ")) is not None:
             if not line.strip():
                 continue
+            if self.commands is not None and ChatCommands.is_command(line):
+                await self.commands.run(line)
+                continue
+            line = line.removeprefix("/") if line.startswith("//") else line
             # An answer to a question goes on with the turn that asked it (a continuation).
             self._answering, self._started = self.question is not None, False
             self.question = None
@@ -190,8 +204,15 @@ async def chat(
     plain: bool,
 ) -> int:
     key, user_token = (None, token) if is_user_token(token) else (token, None)
-    async with HubClient(url, session_id, key=key, token=user_token) as hub:
-        return await Chat(hub, Terminal(plain), workspace).run()
+    headers = {"Authorization": f"Bearer {token}"} if user_token else {"X-Internal-Auth": token}
+    base = url.replace("ws://", "http://", 1).replace("wss://", "https://", 1)
+    terminal = Terminal(plain)
+    async with (
+        HubClient(url, session_id, key=key, token=user_token) as hub,
+        httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as rest,
+    ):
+        commands = ChatCommands(rest, session_id, terminal.show)
+        return await Chat(hub, terminal, workspace, commands).run()
 
 
 def usage_line(usage: p.UsageReport) -> str:

@@ -137,3 +137,37 @@ async def test_a_question_from_the_agent_is_answered_at_the_prompt(
     assert "? Which file?" in text and "answer> " in text and "Opening b.py." in text
     told = [m for m in llm.requests[-1]["messages"] if m["role"] == "tool"]
     assert told[-1]["content"] == "b.py"
+
+
+async def test_checkpoints_are_listed_shown_and_restored_from_the_prompt(
+    tmp_path: Path, llm: ScriptedLLM
+) -> None:
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "todo.md").write_text("- one\n")
+    hub = HubProcess(
+        tmp_path,
+        llm.base_url,
+        AGENT_RUNTIME__WORKSPACE_ROOT=str(workspace),
+        AGENT_RUNTIME__APPROVAL_POLICY="{}",
+    ).start()
+    try:
+        write = ToolCalls([("t-1", "write_file", {"path": "todo.md", "content": "- two\n"})])
+        llm.push(routed(), write, Text(["Rewritten."]))
+        await plain_chat(hub, "cp", b"rewrite the list\n")
+        assert (workspace / "todo.md").read_text() == "- two\n"
+        listed = await plain_chat(hub, "cp", b"/checkpoints\n")
+        (line,) = [x for x in listed.splitlines() if "write_file todo.md (call t-1)" in x]
+        found = re.search(r"\b([0-9a-f]{12})  \d{4}-", line)
+        assert found is not None, line
+        checkpoint = found.group(1)
+        shown = await plain_chat(hub, "cp", f"/diff {checkpoint}\n/restore {checkpoint}\n".encode())
+        assert "-- one" in shown and "+- two" in shown
+        assert "restored to before write_file todo.md (call t-1); undo: /restore " in shown
+        assert (workspace / "todo.md").read_text() == "- one\n"
+        helped = await plain_chat(hub, "cp", b"/nope\n/diff nothing\n")
+        assert "unknown command /nope" in helped and "/restore ID" in helped
+        assert "not_found: no checkpoint 'nothing'" in helped
+    finally:
+        hub.stop()
+    assert len(llm.requests) == 3  # routing, the call, the answer: no command reached the model
