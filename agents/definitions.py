@@ -26,8 +26,10 @@ ORCHESTRATOR = AgentSpec(
     "orchestrator",
     "Understands the request and hands it to the right specialist.",
     "You are the orchestrator of a team of coding agents. Work out what the user needs and "
-    "route the task to the specialist best suited to it. You read files but never change them.",
-    READ_TOOLS + ("switch_mode",),
+    "route the task to the specialist best suited to it. You read files but never change them. "
+    "A large request that needs several specialists you plan with propose_plan: a few steps, "
+    "each for one specialist; the user approves the plan and the steps run in order.",
+    READ_TOOLS + ("switch_mode", "propose_plan"),
     WritePolicy.READ_ONLY,
     routes_requests=True,
 )
@@ -43,8 +45,9 @@ ARCHITECT = AgentSpec(
     "architect",
     "Designs systems and writes plans and specifications in Markdown.",
     "You are a software architect. Produce designs, plans and specifications. You may write "
-    "only Markdown (.md) files.",
-    READ_TOOLS + ("write_file",) + FLOW_TOOLS,
+    "only Markdown (.md) files. To have a plan carried out by the team, propose it with "
+    "propose_plan.",
+    READ_TOOLS + ("write_file",) + FLOW_TOOLS + ("propose_plan",),
     WritePolicy.MARKDOWN_ONLY,
 )
 DEBUG = AgentSpec(

@@ -15,9 +15,12 @@ from agents.usage import Usage
 from db.records import (
     ApprovalStatus,
     MessageStatus,
+    PlanStatus,
     StoredApproval,
     StoredCall,
     StoredMessage,
+    StoredPlan,
+    StoredPlanStep,
     StoredQueued,
     StoredRule,
     StoredUsage,
@@ -66,6 +69,31 @@ class UsageLedger(Protocol):
 
     async def totals(self, session_id: str) -> StoredUsage:
         """The session's totals over every call stored."""
+
+
+class PlanStore(Protocol):
+    async def create(
+        self,
+        plan_id: str,
+        session_id: str,
+        agent: str,
+        title: str,
+        steps: Sequence[StoredPlanStep],
+    ) -> StoredPlan: ...
+
+    async def get(self, plan_id: str) -> StoredPlan | None: ...
+
+    async def unfinished(self, session_id: str) -> StoredPlan | None:
+        """The session's plan that is proposed, approved or running (at most one)."""
+
+    async def update(
+        self,
+        plan: StoredPlan,
+        status: PlanStatus,
+        steps: Sequence[StoredPlanStep] | None = None,
+        feedback: str | None = None,
+    ) -> StoredPlan | None:
+        """Change `plan` as it was read; None if it changed meanwhile (the other change won)."""
 
 
 class HistoryStore(Protocol):

@@ -71,6 +71,7 @@ class RoutingDecision:
     confidence: float
     usage: Usage | None = None  # of the routing call, also when its answer was not used
     asked_model: bool = False  # a model call was made (and is counted), answered or not
+    plan: bool = False  # the orchestrator plans the request first, instead of handing it off
 
 
 class RouteChoice(BaseModel):
@@ -82,6 +83,11 @@ class RouteChoice(BaseModel):
     confidence: float = Field(ge=0.0, le=1.0, description="How sure you are, from 0 to 1.")
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = Field(
         description="One short sentence on why this specialist fits."
+    )
+    plan: bool = Field(
+        False,
+        description="True only for a large request that needs several steps by different "
+        "specialists: it is planned first, and the user approves the plan.",
     )
 
 
@@ -140,7 +146,7 @@ class Router:
         else:
             if (unsound := _unsound(choice, message)) is None:
                 return RoutingDecision(
-                    choice.agent, choice.reason, "llm", choice.confidence, usage, True
+                    choice.agent, choice.reason, "llm", choice.confidence, usage, True, choice.plan
                 )
             log.warning("LLM routing answer unsound (%s), using keywords", unsound)
         fallback = route_by_keywords(message)

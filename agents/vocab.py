@@ -13,8 +13,8 @@ RunState = Literal["idle", "running", "waiting"]
 ToolOutcomeStatus = Literal["done", "failed", "refused", "rejected", "expired", "cancelled"]
 DecisionOutcome = Literal["approve", "edit", "reject", "expired", "cancelled"]
 Verdict = Literal["approve", "edit", "reject"]
-SwitchMethod = Literal["user", "llm", "keywords", "agent"]
-WaitKind = Literal["approval", "tool_result", "answer"]
+SwitchMethod = Literal["user", "llm", "keywords", "agent", "plan"]
+WaitKind = Literal["approval", "tool_result", "answer", "plan"]
 # How the model is offered tools: the API's function calling, or a block in its reply's text.
 ToolCallFormat = Literal["native", "text"]
 # Who sends commands: an IDE runs the calls it approves itself; the others only watch or answer.

@@ -7,7 +7,7 @@ from typing import Any
 from tortoise import fields
 from tortoise.models import Model
 
-from db.records import ApprovalStatus, MessageStatus, ToolCallStatus
+from db.records import ApprovalStatus, MessageStatus, PlanStatus, ToolCallStatus
 
 
 class ChatSession(Model):
@@ -161,3 +161,24 @@ class ModelCall(Model):
     class Meta:
         table = "model_calls"
         indexes = (("session_id", "id"),)
+
+
+class Plan(Model):
+    """A plan an agent proposed: its steps (each with its status and result) and its status."""
+
+    id = fields.CharField(primary_key=True, max_length=128)  # the proposing call's id
+    session: fields.ForeignKeyRelation[ChatSession] = fields.ForeignKeyField(
+        "models.ChatSession", related_name="plans", on_delete=fields.CASCADE
+    )
+    agent = fields.CharField(max_length=32)
+    title = fields.CharField(max_length=200)
+    steps: fields.Field[list[dict[str, Any]]] = fields.JSONField()
+    status = fields.CharEnumField(PlanStatus, max_length=16)
+    feedback = fields.TextField(null=True)
+    version = fields.IntField(default=0)  # +1 at every change: updates are conditional on it
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "plans"
+        indexes = (("session_id", "status"),)

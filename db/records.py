@@ -154,3 +154,50 @@ class StoredModelCall:
     completion_tokens: int | None
     cached_tokens: int | None
     created_at: datetime
+
+
+class PlanStatus(StrEnum):
+    PROPOSED = "proposed"  # waiting for the user's decision
+    APPROVED = "approved"  # decided; no step started yet
+    RUNNING = "running"
+    DONE = "done"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    FAILED = "failed"  # a step ended in an error
+    INTERRUPTED = "interrupted"  # the hub stopped while a step ran
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPlanStep:
+    title: str
+    agent: str
+    description: str
+    status: StepStatus = StepStatus.PENDING
+    result: str | None = None  # what its agent answered, for the next steps and the proposer
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPlan:
+    id: str  # the id of the call that proposed it
+    session_id: str
+    agent: str  # who proposed it, and is told the results
+    title: str
+    steps: tuple[StoredPlanStep, ...]
+    status: PlanStatus
+    feedback: str | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    def step_in(self, *statuses: StepStatus) -> int | None:
+        """The index of the first step in one of these statuses."""
+        return next((i for i, s in enumerate(self.steps) if s.status in statuses), None)

@@ -25,13 +25,15 @@ from agents.routing import Router
 from agents.run.accounting import Accounting
 from agents.run.engine import TurnEngine
 from agents.run.mounted import MountedCalls
+from agents.run.plans import PlanRunner
 from agents.run.tools import ToolRunner
 from agents.tokenizer import ServerTokenizer
 from db.config import tortoise_config
 from db.migrate import apply_migrations
+from db.plans import PlanBook
 from db.store import Store
 from db.usage import UsageLedger
-from hub import agui, approvals_api, checkpoints_api, errors, rest, sse, ws
+from hub import agui, approvals_api, checkpoints_api, errors, plans_api, rest, sse, ws
 from hub.auth import Authenticate, TicketBook
 from hub.cluster.bus import RedisBus
 from hub.cluster.owner import Cluster
@@ -81,8 +83,10 @@ def create_app(settings: Settings) -> Starlette:
         mcp = McpServers(settings.mcp_servers)
         await mcp.start()
         mounted = MountedCalls(mcp, settings.approval_policy) if settings.mcp_servers else None
+        plan_book = PlanBook()
+        plans = PlanRunner(plan_book)
         tools = ToolRunner(
-            settings.approval_policy, settings.tool_timeout_seconds, workspace, mounted
+            settings.approval_policy, settings.tool_timeout_seconds, workspace, mounted, plans
         )
         # Only a budget needs counting; the server's tokenizer checks what it estimated.
         tokenizer = ServerTokenizer(settings.llm_proxy_url) if settings.llm_context_tokens else None
@@ -99,6 +103,7 @@ def create_app(settings: Settings) -> Starlette:
             context_tokens=settings.llm_context_tokens,
             tokens=tokenizer,
             accounting=Accounting(ledger, settings.llm_prices, settings.llm_context_tokens),
+            plans=plans,
         )
         store = Store(settings.database_url)
         retention = Retention(
@@ -126,10 +131,20 @@ def create_app(settings: Settings) -> Starlette:
         )
         checkpoints = workspace.checkpoints if workspace is not None else None
         app.state.hub = HubState(
-            settings, store, registry, tickets, users, ledger, watchdog, mcp, checkpoints
+            settings,
+            store,
+            registry,
+            tickets,
+            users,
+            ledger,
+            watchdog,
+            mcp,
+            checkpoints,
+            plan_book,
         )
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
             interrupted = await _close_interrupted_runs(store, cluster)
+            await plan_book.interrupt(interrupted)
             await _run_what_waited(store, registry, interrupted)
             serving = asyncio.create_task(cluster.serve(registry)) if cluster else None
             watching = asyncio.create_task(watchdog.run())
@@ -158,6 +173,7 @@ def create_app(settings: Settings) -> Starlette:
             *rest.routes,
             *approvals_api.routes,
             *checkpoints_api.routes,
+            *plans_api.routes,
             *sse.routes,
             *agui.routes,
             *ws.routes,

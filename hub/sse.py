@@ -27,7 +27,7 @@ from hub.state import hub_state
 DONE = b"data: [DONE]\n\n"
 
 
-SSE_FRAMES = ("user_message", "tool_result", "hitl_decision", "switch_agent")
+SSE_FRAMES = ("user_message", "tool_result", "hitl_decision", "switch_agent", "plan_decision")
 
 
 class StreamTarget(BaseModel):
@@ -56,8 +56,8 @@ def parse_body(body: Any) -> tuple[str, protocol.ClientFrame]:
 
 
 # The original's event bodies: which fields of each hub frame, in the original's key order.
-# Frames not listed are not sent to SSE clients. `followup_question` is not the original's:
-# without it an SSE client could not see what to answer.
+# Frames not listed are not sent to SSE clients. `followup_question` and `plan_updated` are not
+# the original's: without them an SSE client could not see what to answer, or how a plan goes.
 SEED_FIELDS: dict[str, tuple[str, ...]] = {
     "assistant_message": ("token", "is_final", "type"),
     "tool_call": ("type", "call_id", "tool_name", "arguments", "requires_approval"),
@@ -73,6 +73,15 @@ SEED_FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "error": ("type", "content", "code"),
     "followup_question": ("type", "call_id", "question", "options"),
+    # The original's later versions: what a client needs to answer with `plan_decision`.
+    "plan_approval_required": (
+        "type",
+        "content",
+        "approval_request_id",
+        "plan_id",
+        "plan_summary",
+    ),
+    "plan_updated": ("type", "plan_id", "title", "status", "steps"),
 }
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
+from db.plans import PlanBook
 from db.store import Store
 from db.usage import UsageLedger
 from hub.auth import TicketBook
@@ -28,6 +29,7 @@ class HubState:
     watchdog: SocketWatchdog
     mcp: McpServers
     checkpoints: Checkpoints | None  # None: no workspace, or checkpoints are off
+    plans: PlanBook
 
 
 def hub_state(connection: HTTPConnection) -> HubState:

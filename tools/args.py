@@ -1,8 +1,8 @@
-"""Typed arguments of the nine tools. Their JSON Schemas are what the model sees as `tools=`."""
+"""Typed arguments of the ten tools. Their JSON Schemas are what the model sees as `tools=`."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -88,3 +88,19 @@ class AskFollowupQuestionArgs(ToolArgs):
 
     question: str
     options: list[str] | None = None
+
+
+class PlanStep(ToolArgs):
+    title: str = Field(min_length=1, max_length=200)
+    agent: Literal["coder", "architect", "debug", "ask"] = Field(
+        description="The specialist that does this step."
+    )
+    description: str = Field(min_length=1, max_length=4000, description="What to do, precisely.")
+
+
+class ProposePlanArgs(ToolArgs):
+    """For a large request: propose steps, each for one specialist; the user approves, edits or
+    rejects the plan, then the steps run in order and their results come back to you."""
+
+    title: str = Field(min_length=1, max_length=200)
+    steps: list[PlanStep] = Field(min_length=1, max_length=12)

@@ -1,4 +1,4 @@
-"""The nine tools: typed arguments, where each runs, and its schema for the model."""
+"""The ten tools: typed arguments, where each runs, and its schema for the model."""
 
 from __future__ import annotations
 
@@ -70,6 +70,7 @@ TOOLS: dict[str, ToolSpec] = {
         ToolSpec("switch_mode", a.SwitchModeArgs, Side.HUB),
         ToolSpec("attempt_completion", a.AttemptCompletionArgs, Side.HUB),
         ToolSpec("ask_followup_question", a.AskFollowupQuestionArgs, Side.HUB),
+        ToolSpec("propose_plan", a.ProposePlanArgs, Side.HUB),
     )
 }
 

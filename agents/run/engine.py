@@ -21,6 +21,7 @@ from agents.run.budget import ContextBudget, ContextTooLong
 from agents.run.draft import Draft
 from agents.run.handoff import hand_off
 from agents.run.history import model_messages, open_calls
+from agents.run.plans import PlanRunner
 from agents.run.steps import (
     FinalOutput,
     Handoff,
@@ -107,6 +108,7 @@ class TurnEngine:
         context_tokens: int | None = None,
         tokens: TokenCounter | None = None,
         accounting: Accounting | None = None,
+        plans: PlanRunner | None = None,
     ) -> None:
         self._model = model
         self._router = router
@@ -118,6 +120,7 @@ class TurnEngine:
         self._tool_format = tool_format
         self._tokens = tokens  # the server's tokenizer, to check what the budget estimated
         self._accounting = accounting  # None: usage is neither stored nor reported
+        self.plans = plans  # None: propose_plan is answered with an error
         self._budget = (
             None if context_tokens is None else ContextBudget(context_tokens, max_tokens or 0)
         )
@@ -127,6 +130,8 @@ class TurnEngine:
         (already stored); an agent that routes requests hands it off first."""
         progress = _Progress()
         outcome = await self._advance(ctx, progress, user_text)
+        if self.plans is not None and outcome.reason in ("error", "cancelled"):
+            await self.plans.stopped(ctx, cancelled=outcome.reason == "cancelled")
         if self._accounting is not None:
             self._accounting.run_ended(ctx, progress.run_usage)
         return outcome
@@ -153,7 +158,10 @@ class TurnEngine:
                     case Interruption(call_ids=call_ids):
                         return TurnOutcome("waiting", progress.last_stored, call_ids)
                     case FinalOutput(message_id=message_id):
-                        return TurnOutcome("completed", message_id)
+                        history = await ctx.conversation.recent()
+                        if not await self._plan_moved(ctx, progress, history):
+                            return TurnOutcome("completed", message_id)
+                        step = await self._next(ctx, progress)  # the plan's next step
                     case StepFailed(code=code, message=message):
                         ctx.sink.emit(RunFailed(code, message))
                         return TurnOutcome("error", progress.last_stored)
@@ -194,12 +202,16 @@ class TurnEngine:
         if progress.draft is not None:
             await self._account(ctx, progress, progress.draft.agent, "answer", None)
 
-    async def _route(self, ctx: RunContext, user_text: str, progress: _Progress) -> Handoff:
+    async def _route(
+        self, ctx: RunContext, user_text: str, progress: _Progress
+    ) -> Handoff | RunAgain:
         history = await ctx.conversation.recent()
         context = model_messages(ctx.sink.agent, history)[1:-1]
         decision = await self._router.route(user_text, context)
         if decision.asked_model:
             await self._account(ctx, progress, ctx.sink.agent.name, "routing", decision.usage)
+        if decision.plan and self.plans is not None and "propose_plan" in ctx.sink.agent.tools:
+            return RunAgain()  # the router's own agent takes the request, to plan it
         return Handoff(decision.agent, decision.reason, decision.method, decision.confidence)
 
     async def _next(self, ctx: RunContext, progress: _Progress) -> NextStep:
@@ -208,12 +220,23 @@ class TurnEngine:
         history = await ctx.conversation.recent()
         if calls := open_calls(history):
             return RunTools(calls)
+        if await self._plan_moved(ctx, progress, history):
+            history = await ctx.conversation.recent()  # a step's brief, for its agent
         if history and history[-1].role == "assistant":
             return FinalOutput(history[-1].id)
         if progress.model_calls == self._max_steps:
             message = f"stopped after {progress.model_calls} model calls in one turn"
             return StepFailed(ErrorCode.MAX_STEPS, message)
         return await self._call_model(ctx, progress, history)
+
+    async def _plan_moved(
+        self, ctx: RunContext, progress: _Progress, history: list[StoredMessage]
+    ) -> bool:
+        """A plan's step started or ended here (`PlanRunner.advance`)."""
+        if self.plans is None or not await self.plans.advance(ctx, history):
+            return False
+        progress.model_calls = 0  # each step has the model calls of a turn of its own
+        return True
 
     async def _call_model(
         self, ctx: RunContext, progress: _Progress, history: list[StoredMessage]

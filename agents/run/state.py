@@ -7,6 +7,7 @@ import orjson
 
 from agents.ports import HistoryStore
 from agents.run import approvals
+from agents.run.plans import PROPOSE
 from agents.run.steps import CallState, Ready, Settled, Unseen, Wait, Waiting
 from db.records import StoredApproval, StoredCall, ToolCallStatus
 
@@ -33,6 +34,8 @@ def decode(record: StoredCall, approval: StoredApproval | None) -> CallState:
         return Settled(record.status.value, _content_of(record))  # type: ignore[arg-type]
     if record.tool_name == ASK_USER:
         return Waiting("answer")
+    if record.tool_name == PROPOSE:
+        return Waiting("plan")  # its decision finishes the call
     if approval is None:  # stopped between recording the call and running it
         return Ready(record.arguments, resend=True)
     return approvals.resume(approval)

@@ -17,7 +17,7 @@ from agents.ports import HistoryStore
 from agents.run.conversation import Conversation
 from agents.usage import RunningTotals, Usage
 from agents.vocab import DecisionOutcome, ErrorCode, SwitchMethod, ToolOutcomeStatus, WaitKind
-from db.records import StoredUsage
+from db.records import StoredPlan, StoredUsage
 
 # --- next steps ------------------------------------------------------------------------------
 
@@ -181,6 +181,20 @@ class QuestionAsked:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanProposed:
+    """A plan waits for the user's decision."""
+
+    plan: StoredPlan
+
+
+@dataclass(frozen=True, slots=True)
+class PlanUpdated:
+    """A plan was decided, or one of its steps started or ended."""
+
+    plan: StoredPlan
+
+
+@dataclass(frozen=True, slots=True)
 class ApprovalResolved:
     call_id: str
     decision: DecisionOutcome
@@ -226,6 +240,8 @@ RunEvent = (
     | ToolAnnounced
     | ToolFinished
     | QuestionAsked
+    | PlanProposed
+    | PlanUpdated
     | ApprovalResolved
     | ApprovalExpiring
     | Awaiting

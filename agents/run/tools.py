@@ -16,6 +16,7 @@ from agents.run import approvals, state
 from agents.run.handoff import hand_off
 from agents.run.mounted import MountedCalls
 from agents.run.outcome import finish, tell
+from agents.run.plans import PlanRunner
 from agents.run.steps import (
     Awaiting,
     FinalOutput,
@@ -52,11 +53,13 @@ class ToolRunner:
         tool_timeout: float,
         workspace: WorkspaceExecutor | None = None,
         mounted: MountedCalls | None = None,
+        plans: PlanRunner | None = None,
     ) -> None:
         self._policies = policies
         self._tool_timeout = tool_timeout
         self._workspace = workspace
         self._mounted = mounted
+        self._plans = plans
 
     def mounted_functions(self, agent: str) -> list[dict[str, Any]]:
         """The MCP servers' tools offered to `agent`, beside its own."""
@@ -225,6 +228,11 @@ class ToolRunner:
                 ctx.sink.emit(QuestionAsked(call.call_id, question, options))
                 wait = Wait(call.call_id, "answer", call.tool_name, arguments, call.agent)
                 return _park(ctx, wait)
+            case a.ProposePlanArgs() if self._plans is not None:
+                return _park(ctx, await self._plans.propose(ctx, call, args))
+            case a.ProposePlanArgs():
+                await finish(ctx, call, "failed", "error: this hub runs no plans")
+                return None
         raise AssertionError(f"no hub-side handler for {call.tool_name}")
 
     async def _diff(self, ctx: RunContext, args: a.ToolArgs) -> str | None:

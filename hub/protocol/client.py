@@ -91,13 +91,36 @@ class SwitchAgent(Frame):
     reason: Text | None = None
 
 
+class EditedStep(BaseModel):
+    title: Annotated[Text, StringConstraints(min_length=1, max_length=200)]
+    agent: Literal["coder", "architect", "debug", "ask"]
+    description: Annotated[Text, StringConstraints(min_length=1, max_length=4000)]
+
+
 class PlanDecision(Frame):
-    """Answer to a plan approval (later versions of the original); the hub has no plans yet."""
+    """The answer to `plan_approval_required` (later versions of the original)."""
 
     type: Literal["plan_decision"] = "plan_decision"
     approval_request_id: CallId
     decision: Literal["approve", "reject", "modify"]
-    feedback: Text | None = None
+    feedback: Text | None = Field(None, description="With `reject` or `modify`: told to the agent.")
+    steps: list[EditedStep] | None = Field(
+        None,
+        min_length=1,
+        max_length=12,
+        description="Hub extension: with `modify`, the plan's steps as they should run "
+        "(reordered, changed, some dropped); the plan is approved so. `modify` without them "
+        "sends the plan back with the feedback, to be proposed again.",
+    )
+
+
+class PlanStepCommand(Frame):
+    """Hub extension: skip a step of the session's plan that has not started yet."""
+
+    type: Literal["plan_step"] = "plan_step"
+    plan_id: CallId
+    step: int = Field(ge=0, le=11, description="The step's index, from 0.")
+    action: Literal["skip"] = "skip"
 
 
 class Cancel(Frame):
@@ -115,12 +138,28 @@ class Ping(Frame):
 
 
 ClientFrame = Annotated[
-    UserMessage | ToolResult | HitlDecision | SwitchAgent | PlanDecision | Cancel | Ping,
+    UserMessage
+    | ToolResult
+    | HitlDecision
+    | SwitchAgent
+    | PlanDecision
+    | PlanStepCommand
+    | Cancel
+    | Ping,
     Discriminator("type"),
 ]
 CLIENT_FRAME_TYPES = frozenset(
     m.model_fields["type"].default
-    for m in (UserMessage, ToolResult, HitlDecision, SwitchAgent, PlanDecision, Cancel, Ping)
+    for m in (
+        UserMessage,
+        ToolResult,
+        HitlDecision,
+        SwitchAgent,
+        PlanDecision,
+        PlanStepCommand,
+        Cancel,
+        Ping,
+    )  # fmt: skip
 )
 
 client_frame_adapter: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)

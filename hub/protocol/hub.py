@@ -16,7 +16,7 @@ from agents.vocab import (
     SwitchMethod,
     ToolOutcomeStatus,
 )
-from db.records import MessageStatus
+from db.records import MessageStatus, PlanStatus, StepStatus
 from hub.protocol.base import PROTOCOL_VERSION, Frame
 
 
@@ -243,6 +243,37 @@ class UsageReport(HubFrameModel, TokenCounts):
     )
 
 
+class PlanStep(BaseModel):
+    title: str
+    agent: str = Field(description="The specialist that does the step.")
+    description: str
+    status: StepStatus = StepStatus.PENDING
+    result: str | None = Field(None, description="What its agent answered, once it is done.")
+
+
+class PlanApprovalRequired(HubFrameModel):
+    """An agent proposes a plan; answer with `plan_decision` (its `approval_request_id`)."""
+
+    type: Literal["plan_approval_required"] = "plan_approval_required"
+    content: str = Field(description="The plan as text, for a client that shows only this.")
+    approval_request_id: str = Field(description="The id of the call that proposed the plan.")
+    plan_id: str = Field(description="The same id: a plan is named by the call that proposed it.")
+    plan_summary: dict[str, Any] = Field(description='{"title": …, "steps": [{"title", "agent", '
+                                         '"description"}, …]}')  # fmt: skip
+    agent: str | None = Field(None, description="Hub extension: the agent proposing it.")
+
+
+class PlanUpdated(HubFrameModel):
+    """Hub extension: a plan was decided, or one of its steps started or ended."""
+
+    type: Literal["plan_updated"] = "plan_updated"
+    plan_id: str
+    title: str
+    status: PlanStatus
+    steps: list[PlanStep]
+    feedback: str | None = None
+
+
 class Pong(HubFrameModel):
     type: Literal["pong"] = "pong"
     data: str | None = None
@@ -263,6 +294,8 @@ HubFrame = Annotated[
     | FollowupQuestion
     | Resync
     | UsageReport
+    | PlanApprovalRequired
+    | PlanUpdated
     | Pong,
     Discriminator("type"),
 ]
@@ -280,6 +313,7 @@ EXTENSION_FRAME_TYPES = frozenset(
         "followup_question",
         "resync",
         "usage",
+        "plan_updated",
         "pong",
     }
 )

@@ -70,6 +70,7 @@ class LiveSession:
         self.current_agent = current_agent
         self.engine = engine
         self.store = store
+        self.plans = engine.plans.plans if engine.plans is not None else None
         self.machine = SessionMachine()
         self.clients = Clients()
         self.frames = FrameStream(session_id, retention, self.clients.local)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any
 
 from agents.run import steps as s
+from agents.run.plans import summary
 from agents.run.steps import Wait
 from agents.usage import Usage
 from db.records import MessageStatus, StoredMessage, StoredUsage
@@ -67,6 +69,18 @@ def frame_of(event: s.RunEvent) -> FrameFields | None:
             return p.ApprovalExpiring, {"call_id": call_id, "expires_at": iso(expires_at)}
         case s.UsageReported() as report:
             return p.UsageReport, usage_fields(report)
+        case s.PlanProposed(plan=plan):
+            steps = [{"title": t.title, "agent": t.agent, "description": t.description}
+                     for t in plan.steps]  # fmt: skip
+            return plan_approval(plan.id, plan.agent, plan.title, steps)
+        case s.PlanUpdated(plan=plan):
+            return p.PlanUpdated, {
+                "plan_id": plan.id,
+                "title": plan.title,
+                "status": plan.status,
+                "steps": [p.PlanStep(**dataclasses.asdict(t)) for t in plan.steps],
+                "feedback": plan.feedback,
+            }
         case s.Awaiting() | s.MessageStored():
             return None
 
@@ -103,8 +117,21 @@ def usage_fields(report: s.UsageReported) -> dict[str, Any]:
     }
 
 
+def plan_approval(plan_id: str, agent: str, title: str, steps: list[dict[str, str]]) -> FrameFields:
+    return p.PlanApprovalRequired, {
+        "content": summary(title, steps),
+        "approval_request_id": plan_id,
+        "plan_id": plan_id,
+        "plan_summary": {"title": title, "steps": steps},
+        "agent": agent,
+    }
+
+
 def reminder(wait: Wait) -> FrameFields:
     """What a client that attaches later is sent again, so it can act on the wait."""
+    if wait.kind == "plan":  # the proposing call's arguments are the plan as proposed
+        arguments = wait.arguments
+        return plan_approval(wait.call_id, wait.agent, arguments["title"], arguments["steps"])
     if wait.kind == "answer":
         question = s.QuestionAsked(
             wait.call_id, wait.arguments.get("question", ""), wait.arguments.get("options")

@@ -186,7 +186,7 @@ class SessionMachine:
         kinds = {w.kind for w in self.waits.values()}
         if not kinds:
             self._move(S.IDLE)
-        elif "approval" in kinds:
+        elif "approval" in kinds or "plan" in kinds:
             self._move(S.WAITING_APPROVAL)
         elif "answer" in kinds:
             self._move(S.WAITING_ANSWER)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from agents.ports import HistoryStore
-from agents.run import approvals, results
+from agents.ports import HistoryStore, PlanStore
+from agents.run import approvals, plans, results
 from agents.run.conversation import Conversation
 from agents.run.handoff import hand_off
 from agents.run.steps import Handoff, RunEvent
@@ -21,6 +21,7 @@ from hub.ratelimit import RateLimit
 from hub.session.commands import Accepted, Command
 from hub.session.machine import SessionMachine, SessionState
 from hub.users import UserLimits
+from tools.args import PlanStep
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class Acting(Protocol):
     id: str
     current_agent: str
     store: HistoryStore
+    plans: PlanStore | None
     machine: SessionMachine
     rate: RateLimit
     owner: str | None
@@ -97,6 +99,15 @@ async def perform(live: Acting, command: Command, origin: Subscriber | None) -> 
             decider = approvals.Decider(sender.role, sender.name)
             live.emit(await approvals.decide(live.store, live.id, decision, decider))
             return Accepted(run_id=live.go_on())
+        case p.PlanDecision() if live.plans is not None:
+            verdict = plans.PlanVerdict(
+                frame.approval_request_id, frame.decision, frame.feedback, _steps(frame.steps)
+            )
+            live.emit(await plans.decide(live.store, live.plans, live.id, verdict))
+            return Accepted(run_id=live.answered(frame.approval_request_id))
+        case p.PlanStepCommand(plan_id=plan_id, step=step) if live.plans is not None:
+            live.emit(await plans.skip(live.plans, live.id, plan_id, step))
+            return Accepted()
         case p.SwitchAgent(agent_type=agent, content=content, reason=reason):
             handoff = Handoff(agent, reason or "requested by the user", "user")
             if switched := await hand_off(
@@ -111,6 +122,12 @@ async def perform(live: Acting, command: Command, origin: Subscriber | None) -> 
             )
             return Accepted(stopped=stopped)
     raise Refusal(ErrorCode.NOT_SUPPORTED, f"{frame.type} is not supported here")
+
+
+def _steps(edited: list[p.EditedStep] | None) -> list[PlanStep] | None:
+    if edited is None:
+        return None
+    return [PlanStep(title=e.title, agent=e.agent, description=e.description) for e in edited]
 
 
 def _check_rates(live: Acting, user: str | None) -> None:

@@ -1,0 +1,225 @@
+"""Plans: an agent proposes steps for specialists, the user decides, the steps run in order.
+
+`propose` stores the plan and parks the turn on it; `decide` records the user's decision and
+answers the proposing call. Once approved, `advance` — called by the engine wherever the
+conversation may go on — starts each step as a turn of its agent (a handoff and the step's
+brief as a message), takes the agent's last answer as the step's result, and when the steps are
+done hands the results back to the proposer, who tells the user. Everything is in the store, so
+a plan goes on after a decision from any client, a reconnect or a restart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from agents.ports import HistoryStore, PlanStore
+from agents.run.handoff import hand_off
+from agents.run.steps import Handoff, OpenCall, PlanProposed, PlanUpdated, RunContext, Wait
+from agents.vocab import ErrorCode, Refusal
+from db.records import (
+    PlanStatus,
+    StepStatus,
+    StoredMessage,
+    StoredPlan,
+    StoredPlanStep,
+    ToolCallStatus,
+)
+from tools.args import PlanStep, ProposePlanArgs
+
+PROPOSE = "propose_plan"
+RESULT_CHARS = 2000  # of a step's answer, in the briefs of the steps after it
+AUTHOR = "plan"  # the author of the messages the plan writes into the conversation
+
+
+@dataclass(frozen=True, slots=True)
+class PlanVerdict:
+    plan_id: str
+    decision: str  # approve | reject | modify
+    feedback: str | None = None
+    steps: list[PlanStep] | None = None  # with modify: the plan as it should run
+
+
+class PlanRunner:
+    def __init__(self, plans: PlanStore) -> None:
+        self.plans = plans
+
+    async def propose(self, ctx: RunContext, call: OpenCall, args: ProposePlanArgs) -> Wait:
+        steps = [StoredPlanStep(s.title, s.agent, s.description) for s in args.steps]
+        arguments = args.model_dump()
+        await ctx.store.create_tool_call(
+            call.call_id, ctx.session_id, call.agent, PROPOSE, arguments
+        )
+        if (stale := await self.plans.unfinished(ctx.session_id)) is not None:
+            await self.plans.update(stale, PlanStatus.CANCELLED)  # one plan at a time
+        plan = await self.plans.create(call.call_id, ctx.session_id, call.agent, args.title, steps)
+        ctx.sink.emit(PlanProposed(plan))
+        return Wait(call.call_id, "plan", PROPOSE, arguments, call.agent)
+
+    async def advance(self, ctx: RunContext, history: list[StoredMessage]) -> bool:
+        """Start or end a step if the conversation is where one starts or ends; True if it
+        changed the conversation (the next model call is another agent's, on a new brief)."""
+        plan = await self.plans.unfinished(ctx.session_id)
+        if plan is None or plan.status is PlanStatus.PROPOSED:
+            return False
+        running = plan.step_in(StepStatus.RUNNING)
+        if running is not None:
+            if not history or history[-1].role != "assistant":
+                return False  # the step's agent is at work
+            result = history[-1].content
+            plan = await self._set_step(plan, running, StepStatus.DONE, result)
+            if plan is None:
+                return False
+        return await self._start_next(ctx, plan)
+
+    async def stopped(self, ctx: RunContext, cancelled: bool) -> None:
+        """The turn ended in an error or a cancel: so does the plan in progress."""
+        plan = await self.plans.unfinished(ctx.session_id)
+        if plan is None or (plan.status is PlanStatus.PROPOSED and not cancelled):
+            return
+        ended = StepStatus.CANCELLED if cancelled else StepStatus.FAILED
+        steps = [
+            dataclasses.replace(s, status=ended if s.status is StepStatus.RUNNING else s.status)
+            for s in plan.steps
+        ]
+        steps = [
+            dataclasses.replace(s, status=StepStatus.CANCELLED)
+            if s.status is StepStatus.PENDING
+            else s
+            for s in steps
+        ]
+        status = PlanStatus.CANCELLED if cancelled else PlanStatus.FAILED
+        if (updated := await self.plans.update(plan, status, steps)) is not None:
+            ctx.sink.emit(PlanUpdated(updated))
+
+    async def _start_next(self, ctx: RunContext, plan: StoredPlan) -> bool:
+        index = plan.step_in(StepStatus.PENDING)
+        if index is None:
+            return await self._finish(ctx, plan)
+        updated = await self._set_step(plan, index, StepStatus.RUNNING, None, PlanStatus.RUNNING)
+        if updated is None:
+            return False
+        ctx.sink.emit(PlanUpdated(updated))
+        step = updated.steps[index]
+        why = f"step {index + 1} of the plan {updated.title!r}: {step.title}"
+        await self._hand_to(ctx, step.agent, why)
+        brief = _brief(updated, index)
+        await ctx.conversation.add("user", brief, details={"plan": plan.id, "step": index},
+                                   author=AUTHOR)  # fmt: skip
+        return True
+
+    async def _finish(self, ctx: RunContext, plan: StoredPlan) -> bool:
+        done = await self.plans.update(plan, PlanStatus.DONE)
+        if done is None:
+            return False
+        ctx.sink.emit(PlanUpdated(done))
+        await self._hand_to(ctx, done.agent, f"the plan {done.title!r} is done")
+        lines = [f"The plan {done.title!r} is done. What each step reported:"]
+        lines += [_outcome(i, s, RESULT_CHARS) for i, s in enumerate(done.steps)]
+        lines.append("Tell the user what was done, briefly.")
+        await ctx.conversation.add("user", "\n".join(lines), details={"plan": done.id},
+                                   author=AUTHOR)  # fmt: skip
+        return True
+
+    async def _set_step(
+        self,
+        plan: StoredPlan,
+        index: int,
+        status: StepStatus,
+        result: str | None,
+        plan_status: PlanStatus | None = None,
+    ) -> StoredPlan | None:
+        steps = list(plan.steps)
+        steps[index] = dataclasses.replace(steps[index], status=status, result=result)
+        return await self.plans.update(plan, plan_status or plan.status, steps)
+
+    async def _hand_to(self, ctx: RunContext, agent: str, why: str) -> None:
+        handoff = Handoff(agent, why, "plan")
+        if switched := await hand_off(ctx.store, ctx.conversation, ctx.sink.agent.name, handoff):
+            ctx.sink.emit(switched)
+
+
+async def decide(
+    store: HistoryStore, plans: PlanStore, session_id: str, verdict: PlanVerdict
+) -> PlanUpdated:
+    """Record the user's decision on a proposed plan and answer the call that proposed it; the
+    caller publishes the event and lets the turn go on. The first decision wins."""
+    plan = await plans.get(verdict.plan_id)
+    if plan is None or plan.session_id != session_id:
+        raise Refusal(ErrorCode.UNKNOWN_CALL, f"no plan {verdict.plan_id!r} in this session")
+    if plan.status is not PlanStatus.PROPOSED:
+        raise Refusal(ErrorCode.ALREADY_DECIDED, f"plan {plan.id!r} is already {plan.status}")
+    feedback = verdict.feedback
+    if verdict.decision == "approve" or (verdict.decision == "modify" and verdict.steps):
+        steps = None
+        if verdict.steps:
+            steps = [StoredPlanStep(s.title, s.agent, s.description) for s in verdict.steps]
+        updated = await plans.update(plan, PlanStatus.APPROVED, steps, feedback)
+        status, content = ToolCallStatus.DONE, _approved(updated or plan, steps is not None)
+    else:
+        updated = await plans.update(plan, PlanStatus.REJECTED, None, feedback)
+        said = feedback or "no reason given"
+        status = ToolCallStatus.REJECTED
+        content = (  # the model reads it as "error: …"
+            f"the user asks for changes to the plan: {said}. Propose it again, changed."
+            if verdict.decision == "modify"
+            else f"the user rejected the plan: {said}"
+        )
+    if updated is None:
+        raise Refusal(ErrorCode.ALREADY_DECIDED, f"plan {plan.id!r} was decided meanwhile")
+    if status is ToolCallStatus.REJECTED:
+        await store.finish_tool_call(plan.id, status, None, content)
+    else:
+        await store.finish_tool_call(plan.id, status, content, None)
+    return PlanUpdated(updated)
+
+
+async def skip(plans: PlanStore, session_id: str, plan_id: str, index: int) -> PlanUpdated:
+    plan = await plans.get(plan_id)
+    if plan is None or plan.session_id != session_id:
+        raise Refusal(ErrorCode.UNKNOWN_CALL, f"no plan {plan_id!r} in this session")
+    if index >= len(plan.steps) or plan.steps[index].status is not StepStatus.PENDING:
+        state = plan.steps[index].status if index < len(plan.steps) else "missing"
+        why = f"step {index} of plan {plan_id!r} is {state}; only a step not started is skipped"
+        raise Refusal(ErrorCode.INVALID_DECISION, why)
+    steps = list(plan.steps)
+    steps[index] = dataclasses.replace(steps[index], status=StepStatus.SKIPPED)
+    if (updated := await plans.update(plan, plan.status, steps)) is None:
+        raise Refusal(ErrorCode.ALREADY_DECIDED, f"plan {plan_id!r} changed meanwhile; try again")
+    return PlanUpdated(updated)
+
+
+def summary(plan_title: str, steps: list[dict[str, str]]) -> str:
+    """The plan as text, for clients that show only the approval's `content`."""
+    lines = [f"Plan: {plan_title}"]
+    lines += [
+        f"{i + 1}. {s['title']} ({s['agent']}): {s['description']}" for i, s in enumerate(steps)
+    ]
+    return "\n".join(lines)
+
+
+def _approved(plan: StoredPlan, edited: bool) -> str:
+    how = "approved the plan as edited" if edited else "approved the plan"
+    steps = "; ".join(f"{i + 1}. {s.title} ({s.agent})" for i, s in enumerate(plan.steps))
+    return f"The user {how}. Its steps now run in order, each by its agent: {steps}."
+
+
+def _brief(plan: StoredPlan, index: int) -> str:
+    step = plan.steps[index]
+    lines = [
+        f"Step {index + 1} of {len(plan.steps)} of the plan {plan.title!r}: {step.title}",
+        step.description,
+    ]
+    before = [_outcome(i, s, RESULT_CHARS) for i, s in enumerate(plan.steps[:index])]
+    if before:
+        lines += ["", "The steps before:", *before]
+    lines += ["", "Do this step only, then answer with what you did."]
+    return "\n".join(lines)
+
+
+def _outcome(index: int, step: StoredPlanStep, limit: int) -> str:
+    said = (step.result or "").strip()
+    if len(said) > limit:
+        said = said[:limit] + " […]"
+    reported = f": {said}" if said else ""
+    return f"{index + 1}. {step.title} ({step.agent}) — {step.status}{reported}"

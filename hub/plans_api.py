@@ -1,0 +1,82 @@
+"""Plans over HTTP: list a session's, read one with its steps, decide one, skip a step."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from db.records import StoredPlan
+from hub import protocol
+from hub.errors import ApiError
+from hub.requests import existing_session, read_json, submit, validation_error
+from hub.state import hub_state
+
+
+def plan_json(plan: StoredPlan) -> dict[str, Any]:
+    return {
+        "plan_id": plan.id,
+        "agent": plan.agent,
+        "title": plan.title,
+        "status": plan.status,
+        "feedback": plan.feedback,
+        "steps": [dataclasses.asdict(s) for s in plan.steps],
+        "created_at": plan.created_at.isoformat(),
+        "updated_at": plan.updated_at.isoformat(),
+    }
+
+
+async def list_plans(request: Request) -> Response:
+    session = await existing_session(request)
+    plans = await hub_state(request).plans.of_session(session.id)
+    return JSONResponse({"session_id": session.id, "plans": [plan_json(p) for p in plans]})
+
+
+async def show_plan(request: Request) -> Response:
+    session = await existing_session(request)
+    plan_id = request.path_params["plan_id"]
+    plan = await hub_state(request).plans.get(plan_id)
+    if plan is None or plan.session_id != session.id:
+        raise ApiError(404, f"no plan {plan_id!r} in session {session.id!r}")
+    return JSONResponse(plan_json(plan))
+
+
+async def decide_plan(request: Request) -> Response:
+    """The body is the `plan_decision` frame without `type` and `approval_request_id`."""
+    session = await existing_session(request)
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise ApiError(422, "body must be a JSON object", "invalid_request")
+    plan_id = request.path_params["plan_id"]
+    fields = body | {"type": "plan_decision", "approval_request_id": plan_id}
+    try:
+        frame = protocol.PlanDecision.model_validate(fields)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+    outcome = await submit(request, session.id, frame)
+    return JSONResponse({"plan_id": plan_id, "decision": frame.decision, "run_id": outcome.run_id})
+
+
+async def skip_step(request: Request) -> Response:
+    session = await existing_session(request)
+    plan_id, step = request.path_params["plan_id"], request.path_params["step"]
+    if step > 11:
+        raise ApiError(404, f"plan {plan_id!r} has no step {step}")
+    await submit(request, session.id, protocol.PlanStepCommand(plan_id=plan_id, step=step))
+    return JSONResponse({"plan_id": plan_id, "step": step, "status": "skipped"})
+
+
+routes = [
+    Route("/sessions/{session_id}/plans", list_plans, methods=["GET"]),
+    Route("/sessions/{session_id}/plans/{plan_id}", show_plan, methods=["GET"]),
+    Route("/sessions/{session_id}/plans/{plan_id}/decision", decide_plan, methods=["POST"]),
+    Route(
+        "/sessions/{session_id}/plans/{plan_id}/steps/{step:int}/skip",
+        skip_step,
+        methods=["POST"],
+    ),
+]

@@ -1,0 +1,180 @@
+"""Plans in a live session on real SQLite, the real openai client and the scripted model:
+proposed, decided (approved, edited, rejected), run step by step with progress, a step skipped,
+a plan cancelled, and a proposal that outlives its session object (a restart)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import openai
+import pytest
+
+from agents.llm import OpenAIChatModel
+from agents.routing import Router
+from agents.run.engine import TurnEngine
+from agents.run.plans import PlanRunner
+from agents.run.tools import ToolRunner
+from db.plans import PlanBook
+from db.records import PlanStatus
+from db.store import Store
+from hub import protocol as p
+from hub.session.driver import LiveSession
+from tests.frames import Recorder, say, send
+from tests.scripted_llm import Hang, ScriptedLLM, Text, ToolCalls
+from tools.approval import default_policies
+
+store, book = Store(), PlanBook()
+Open = Callable[..., Any]
+
+STEPS = [
+    {"title": "Write it", "agent": "coder", "description": "Write hello.py."},
+    {"title": "Check it", "agent": "debug", "description": "Look for bugs in hello.py."},
+    {"title": "Explain it", "agent": "ask", "description": "Explain hello.py to the user."},
+]
+
+
+def plan_route() -> ToolCalls:
+    """The router's answer for a large request: plan it first."""
+    arguments = {"agent": "coder", "confidence": 0.8, "reason": "several steps", "plan": True}
+    return ToolCalls([("route-1", "route_to_agent", arguments)])
+
+
+def propose(steps: list[dict[str, str]] = STEPS, call_id: str = "plan-1") -> ToolCalls:
+    return ToolCalls([(call_id, "propose_plan", {"title": "Hello", "steps": steps})])
+
+
+@pytest.fixture
+async def open_session(sqlite_db: str, llm: ScriptedLLM) -> AsyncIterator[Open]:
+    client = openai.AsyncOpenAI(base_url=llm.base_url, api_key="sk-test", max_retries=0)
+    model = OpenAIChatModel(client, "scripted-model")
+    plans = PlanRunner(book)
+    tools = ToolRunner(default_policies(), 5, plans=plans)
+    engine = TurnEngine(model, Router(model, timeout=5), tools, plans=plans)
+    opened: list[LiveSession] = []
+
+    async def open_(session_id: str = "p1") -> tuple[LiveSession, Recorder]:
+        stored = await store.get_or_create_session(session_id, "orchestrator")
+        live = LiveSession(session_id, stored.current_agent, engine, store)
+        await live.restore()
+        opened.append(live)
+        ide = Recorder()
+        await live.attach(ide, "ide")
+        return live, ide
+
+    yield open_
+    for live in opened:
+        await live.close()
+    await client.close()
+
+
+def statuses(frame: dict[str, Any]) -> list[str]:
+    return [s["status"] for s in frame["steps"]]
+
+
+async def test_a_plan_is_proposed_edited_and_run_step_by_step(
+    open_session: Open, llm: ScriptedLLM
+) -> None:
+    live, ide = await open_session()
+    llm.push(plan_route(), propose())
+    await say(live, "write, check and explain a hello world")
+    asked = await ide.until_type("plan_approval_required", within=10)
+    assert (asked["approval_request_id"], asked["plan_id"]) == ("plan-1", "plan-1")
+    assert asked["plan_summary"]["steps"] == STEPS
+    assert "1. Write it (coder): Write hello.py." in asked["content"]
+    assert (await ide.until_type("run_finished"))["reason"] == "waiting"
+
+    # The user drops the debug step and reorders nothing else.
+    llm.push(Text(["Wrote hello.py."]), Text(["It prints hello."]), Text(["Done: two steps."]))
+    edited = [STEPS[0], STEPS[2]]
+    decision = p.PlanDecision.model_validate(
+        {"approval_request_id": "plan-1", "decision": "modify", "steps": edited}
+    )
+    await send(live, decision, ide)
+    assert (await ide.until_type("run_finished", 2, within=15))["reason"] == "completed"
+
+    updates = ide.of_type("plan_updated")
+    assert [(u["status"], statuses(u)) for u in updates] == [
+        ("approved", ["pending", "pending"]),
+        ("running", ["running", "pending"]),
+        ("running", ["done", "running"]),
+        ("done", ["done", "done"]),
+    ]
+    assert updates[-1]["steps"][0]["result"] == "Wrote hello.py."
+    switches = [(s["to_agent"], s["method"]) for s in ide.of_type("agent_switched")]
+    assert switches == [("coder", "plan"), ("ask", "plan"), ("orchestrator", "plan")]
+    # The second step's brief carries what the first reported; the proposer reads both.
+    brief = llm.requests[3]["messages"][-1]["content"]
+    assert "Step 2 of 2 of the plan 'Hello': Explain it" in brief
+    assert "1. Write it (coder) — done: Wrote hello.py." in brief
+    final = llm.requests[4]["messages"][-1]["content"]
+    assert "2. Explain it (ask) — done: It prints hello." in final
+    told = next(m for m in llm.requests[2]["messages"] if m.get("tool_call_id") == "plan-1")
+    assert "approved the plan as edited" in told["content"]
+    stored = await book.get("plan-1")
+    assert stored is not None and stored.status is PlanStatus.DONE
+    assert [s.title for s in stored.steps] == ["Write it", "Explain it"]
+
+
+async def test_a_rejected_plan_goes_back_to_its_agent_and_decisions_are_checked(
+    open_session: Open, llm: ScriptedLLM
+) -> None:
+    live, ide = await open_session()
+    llm.push(plan_route(), propose(), Text(["Then I will do it myself."]))
+    await say(live, "a big job")
+    await ide.until_type("plan_approval_required", within=10)
+    unknown = p.PlanDecision(approval_request_id="nope", decision="approve")
+    await send(live, unknown, ide)
+    assert ide.of_type("error")[-1]["code"] == "unknown_call"
+    no = p.PlanDecision(approval_request_id="plan-1", decision="reject", feedback="too big")
+    await send(live, no, ide)
+    assert (await ide.until_type("run_finished", 2, within=10))["reason"] == "completed"
+    told = next(m for m in llm.requests[2]["messages"] if m.get("tool_call_id") == "plan-1")
+    assert told["content"] == "error: the user rejected the plan: too big"
+    again = p.PlanDecision(approval_request_id="plan-1", decision="approve")
+    await send(live, again, ide)
+    assert ide.of_type("error")[-1]["code"] == "already_decided"
+    assert ide.of_type("plan_updated")[-1]["status"] == "rejected"
+
+
+async def test_a_step_not_started_is_skipped_and_a_cancel_ends_the_plan(
+    open_session: Open, llm: ScriptedLLM
+) -> None:
+    live, ide = await open_session()
+    llm.push(plan_route(), propose(), Hang(["writing "]))
+    await say(live, "the three steps")
+    await ide.until_type("plan_approval_required", within=10)
+    await send(live, p.PlanDecision(approval_request_id="plan-1", decision="approve"), ide)
+    await ide.until(lambda fs: any(f.get("token") == "writing " for f in fs), within=10)
+    await send(live, p.PlanStepCommand(plan_id="plan-1", step=1), ide)
+    assert statuses(ide.of_type("plan_updated")[-1]) == ["running", "skipped", "pending"]
+    await send(live, p.PlanStepCommand(plan_id="plan-1", step=0), ide)  # running: refused
+    assert ide.of_type("error")[-1]["code"] == "invalid_decision"
+    await send(live, p.Cancel(), ide)
+    assert (await ide.until_type("run_finished", 2, within=10))["reason"] == "cancelled"
+    llm.release()
+    last = ide.of_type("plan_updated")[-1]
+    assert (last["status"], statuses(last)) == ("cancelled", ["cancelled", "skipped", "cancelled"])
+
+
+async def test_a_proposal_waits_through_a_restart_and_is_shown_again(
+    open_session: Open, llm: ScriptedLLM
+) -> None:
+    live, ide = await open_session("p-restart")
+    llm.push(plan_route(), propose(STEPS[:1]))
+    await say(live, "one step")
+    await ide.until_type("plan_approval_required", within=10)
+    await ide.until_type("run_finished")
+    await live.close()  # the hub stops; the proposal is only rows now
+
+    again, later = await open_session("p-restart")
+    reminder = await later.until_type("plan_approval_required")
+    assert reminder["plan_id"] == "plan-1" and reminder["plan_summary"]["title"] == "Hello"
+    llm.push(Text(["hello.py written"]), Text(["Done."]))
+    await send(again, p.PlanDecision(approval_request_id="plan-1", decision="approve"), later)
+    assert (await later.until_type("run_finished", within=15))["reason"] == "completed"
+    assert ide.of_type("plan_updated") == []  # the first session object saw none of it
+    await asyncio.sleep(0)
+    stored = await book.get("plan-1")
+    assert stored is not None and stored.status is PlanStatus.DONE
