@@ -16,6 +16,7 @@ import pytest
 from acp.core import ClientSideConnection
 from acp.schema import (
     AgentMessageChunk,
+    AgentPlanUpdate,
     AllowedOutcome,
     ClientCapabilities,
     CreateTerminalResponse,
@@ -321,3 +322,32 @@ async def test_the_editors_mcp_servers_run_in_the_bridge_with_the_editors_permis
     assert results["n-1"] == "noted 15 characters"
     assert results["n-2"].startswith("acp: a word of the test glossary")
     assert "rejected this call in the editor" in results["n-3"]
+
+
+async def test_a_plan_is_approved_in_the_editor_and_its_progress_shown_as_acp_plan(
+    hub: HubProcess, llm: ScriptedLLM, tmp_path: Path
+) -> None:
+    steps = [
+        {"title": "Write it", "agent": "coder", "description": "Write hello.py."},
+        {"title": "Explain it", "agent": "ask", "description": "Explain it."},
+    ]
+    route = {"agent": "coder", "confidence": 0.8, "reason": "several steps", "plan": True}
+    llm.push(
+        ToolCalls([("route-1", "route_to_agent", route)]),
+        ToolCalls([("plan-a", "propose_plan", {"title": "Hello", "steps": steps})]),
+        Text(["Wrote it."]),
+        Text(["It says hello."]),
+        Text(["Both steps are done."]),
+    )
+    editor = Editor(tmp_path)
+    editor.answers = ["approve"]
+    async with bridge(hub, editor) as conn:
+        session_id = (await conn.new_session(cwd=str(tmp_path), mcp_servers=[])).session_id
+        done = await conn.prompt(session_id=session_id, prompt=prompt("write and explain"))
+    assert done.stop_reason == "end_turn"
+    assert [c.title for c in editor.asked] == ["Plan: Hello"]
+    assert editor.text().endswith("Both steps are done.")
+    shown = [[(e.content, e.status) for e in u.entries] for u in editor.of(AgentPlanUpdate)]
+    assert shown[0] == [("Write it (coder)", "pending"), ("Explain it (ask)", "pending")]
+    assert [("Write it (coder)", "in_progress"), ("Explain it (ask)", "pending")] in shown
+    assert shown[-1] == [("Write it (coder)", "completed"), ("Explain it (ask)", "completed")]

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -22,7 +24,10 @@ from db.store import Store
 from hub import protocol as p
 from hub.session.driver import LiveSession
 from tests.frames import Recorder, say, send
+from tests.hub_process import HubProcess
 from tests.scripted_llm import Hang, ScriptedLLM, Text, ToolCalls
+from tests.socket_client import AUTH, ide, receive, receive_until
+from tests.socket_client import send as send_frame
 from tools.approval import default_policies
 
 store, book = Store(), PlanBook()
@@ -178,3 +183,37 @@ async def test_a_proposal_waits_through_a_restart_and_is_shown_again(
     await asyncio.sleep(0)
     stored = await book.get("plan-1")
     assert stored is not None and stored.status is PlanStatus.DONE
+
+
+async def test_over_a_real_hub_a_plan_is_decided_by_rest_and_listed(
+    tmp_path: Path, llm: ScriptedLLM
+) -> None:
+    hub = HubProcess(tmp_path, llm.base_url).start()
+    llm.push(plan_route(), propose(STEPS[:2]))
+    try:
+        async with ide(hub, "rest-plan") as ws:
+            await receive(ws)
+            await send_frame(ws, type="user_message", content="two steps", role="user")
+            frames = await receive_until(ws, "run_finished")
+            assert any(f["type"] == "plan_approval_required" for f in frames)
+            llm.push(Text(["one done"]), Text(["two done"]), Text(["All done."]))
+            async with httpx.AsyncClient(base_url=hub.http_url, headers=AUTH) as client:
+                base = "/sessions/rest-plan/plans"
+                bad = await client.post(f"{base}/plan-1/decision", json={"decision": "maybe"})
+                assert bad.status_code == 422
+                ok = await client.post(f"{base}/plan-1/decision", json={"decision": "approve"})
+                assert ok.status_code == 200 and ok.json()["run_id"]
+                finished = await receive_until(ws, "run_finished")
+                assert finished[-1]["reason"] == "completed"
+                again = await client.post(f"{base}/plan-1/decision", json={"decision": "reject"})
+                assert (again.status_code, again.json()["error"]) == (409, "already_decided")
+                listed = (await client.get(base)).json()["plans"]
+                skip = await client.post(f"{base}/plan-1/steps/0/skip")
+                other = await client.get("/sessions/someone-else/plans/plan-1")
+        assert [(p_["plan_id"], p_["status"]) for p_ in listed] == [("plan-1", "done")]
+        assert [s["result"] for s in listed[0]["steps"]] == ["one done", "two done"]
+        assert skip.status_code == 422 and other.status_code == 404
+        text = "".join(f.get("token", "") for f in finished if f["type"] == "assistant_message")
+        assert text == "one donetwo doneAll done."  # each step's answer, then the summary
+    finally:
+        hub.stop()

@@ -41,6 +41,7 @@ from acp.schema import (
 
 from agents.definitions import AGENTS, DEFAULT_AGENT
 from hub import protocol as p
+from hub_client.acp import plans
 from hub_client.acp.editor_mcp import EditorMcp, specs_of
 from hub_client.acp.editor_tools import KINDS, PERMISSIONS, EditorTools, title
 from hub_client.acp.usage import add_run, context_update
@@ -285,6 +286,11 @@ class HubAgent:
                 session.asked.discard(call_id)  # a late answer from the editor is dropped
                 going: ToolStatus = "in_progress" if decision in ("approve", "edit") else "failed"
                 await update(session_id, acp.update_tool_call(call_id, status=going))
+            case p.PlanApprovalRequired() as plan:
+                await update(session_id, plans.plan_update(plan.plan_summary.get("steps", [])))
+                self._spawn(plans.ask(self.client, session.hub, session_id, plan))
+            case p.PlanUpdated(steps=steps):
+                await update(session_id, plans.plan_update(steps))
             case p.FollowupQuestion(question=question, options=options):
                 session.asked_question = True
                 choices = f" ({' / '.join(options)})" if options else ""
