@@ -174,3 +174,33 @@ async def test_a_rejection_with_feedback_from_the_console(
     await expect(card).to_have_attribute("data-state", "resolved")
     await expect(page.get_by_test_id("transcript")).to_contain_text("Understood.")
     assert "never do that" in str(llm.requests[-1]["messages"])
+
+
+async def test_a_plan_is_approved_on_its_card_and_shows_each_steps_result(
+    browser: Browser, hub: HubProcess, llm: ScriptedLLM
+) -> None:
+    steps = [
+        {"title": "Write it", "agent": "coder", "description": "Write hello.py."},
+        {"title": "Explain it", "agent": "ask", "description": "Explain <b>it</b>."},
+    ]
+    route = {"agent": "coder", "confidence": 0.8, "reason": "several steps", "plan": True}
+    llm.push(
+        ToolCalls([("route-1", "route_to_agent", route)]),
+        ToolCalls([("plan-ui", "propose_plan", {"title": "Hello", "steps": steps})]),
+        Text(["Wrote hello.py."]),
+        Text(["It greets."]),
+        Text(["All done."]),
+    )
+    page = await signed_in(browser, hub)
+    await page.get_by_test_id("new-session").click()
+    await page.get_by_test_id("message-input").fill("write and explain hello")
+    await page.get_by_test_id("send").click()
+    card = page.get_by_test_id("plan-card")
+    await expect(card).to_have_attribute("data-state", "proposed")
+    await expect(card.get_by_test_id("plan-step")).to_have_count(2)
+    await expect(card).to_contain_text("Explain <b>it</b>.")  # text, not markup
+    await card.get_by_test_id("plan-approve").click()
+    await expect(card).to_have_attribute("data-state", "done")
+    await expect(card.get_by_test_id("plan-result")).to_have_text(["Wrote hello.py.", "It greets."])
+    await expect(card.get_by_test_id("plan-approve")).to_be_hidden()
+    await expect(page.get_by_test_id("transcript")).to_contain_text("All done.")

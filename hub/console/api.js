@@ -99,5 +99,7 @@ export const api = {
   history: (id, limit = 200) => authed('GET', sessionPath(id, `/history${query({ limit })}`)),
   decide: (id, callId, decision) =>
     authed('POST', sessionPath(id, `/approvals/${encodeURIComponent(callId)}`), { body: decision }),
+  decidePlan: (id, planId, decision) =>
+    authed('POST', sessionPath(id, `/plans/${encodeURIComponent(planId)}/decision`), { body: decision }),
   ticket: (id) => authed('POST', '/auth/ws-ticket', { body: { session_id: id } }),
 };

@@ -4,6 +4,7 @@
 import { api, auth, onUnauthorized, ApiError } from './api.js';
 import { HubSocket } from './socket.js';
 import { Transcript } from './transcript.js';
+import { PlanCard } from './plans.js';
 import { FrameLog } from './inspector.js';
 import { SessionList } from './sessions.js';
 import { el, clear, byTestId } from './dom.js';
@@ -19,6 +20,7 @@ const state = {
   runState: 'idle',
   lastReady: null, // the latest session_ready: its pending approvals survive a resync
   lastDecisionCallId: null, // error frames about a decision do not name the call
+  plans: new Map(), // plan_id -> PlanCard, for the open session
 };
 
 const transcript = new Transcript($('transcript'), document.querySelector('.transcript-scroll'), {
@@ -146,6 +148,7 @@ function showSession(sessionId, agentHint) {
   $('empty-state').hidden = true;
   $('message-input').disabled = false;
   transcript.reset();
+  state.plans.clear();
   frames.reset();
   state.lastReady = null;
   setRunState('idle');
@@ -217,6 +220,7 @@ const APP_HANDLERS = {
     transcript.addPendingApprovals(frame.pending_approvals);
   },
   resync(frame) {
+    state.plans.clear(); // the transcript is drawn again; a waiting plan is sent again after
     transcript.resync(frame, state.lastReady?.pending_approvals);
   },
   run_started(frame) {
@@ -244,6 +248,15 @@ const APP_HANDLERS = {
   approval_resolved(frame) {
     if (frame.call_id === state.lastDecisionCallId) state.lastDecisionCallId = null;
     transcript.onFrame(frame);
+  },
+  plan_approval_required(frame) {
+    if (state.plans.has(frame.plan_id)) return; // sent again on reconnect
+    const card = new PlanCard(frame, decidePlan);
+    state.plans.set(frame.plan_id, card);
+    transcript.add(card.element);
+  },
+  plan_updated(frame) {
+    state.plans.get(frame.plan_id)?.update(frame);
   },
 };
 
@@ -341,6 +354,15 @@ async function decide(callId, body) {
   } catch (error) {
     const code = error.status === 409 ? 'already_decided' : error.code ?? 'http_error';
     transcript.decisionRefused({ code, content: error.message }, callId);
+  }
+}
+
+async function decidePlan(planId, body) {
+  if (state.socket?.send({ type: 'plan_decision', approval_request_id: planId, ...body })) return;
+  try {
+    await api.decidePlan(state.sessionId, planId, body);
+  } catch (error) {
+    transcript.error({ code: error.code ?? 'http_error', content: `The plan decision failed: ${error.message}` });
   }
 }
 
