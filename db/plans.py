@@ -70,11 +70,10 @@ class PlanBook:
             return None
         return await self.get(plan.id)
 
-    async def interrupt(self, session_ids: Sequence[str]) -> None:
-        """The hub stopped while these sessions ran: their running plans stop there."""
-        if session_ids:
-            running = Plan.filter(session_id__in=session_ids, status=PlanStatus.RUNNING)
-            await running.update(status=PlanStatus.INTERRUPTED, updated_at=datetime.now(UTC))
+    async def in_progress(self) -> list[str]:
+        """The sessions with an approved or running plan: after a restart, they go on."""
+        going = Plan.filter(status__in=(PlanStatus.APPROVED, PlanStatus.RUNNING))
+        return [str(s) for s in await going.values_list("session_id", flat=True)]
 
 
 def _record(row: Plan) -> StoredPlan:

@@ -164,7 +164,6 @@ class PlanStatus(StrEnum):
     REJECTED = "rejected"
     CANCELLED = "cancelled"
     FAILED = "failed"  # a step ended in an error
-    INTERRUPTED = "interrupted"  # the hub stopped while a step ran
 
 
 class StepStatus(StrEnum):

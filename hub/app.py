@@ -144,8 +144,9 @@ def create_app(settings: Settings) -> Starlette:
         )
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
             interrupted = await _close_interrupted_runs(store, cluster)
-            await plan_book.interrupt(interrupted)
             await _run_what_waited(store, registry, interrupted)
+            for session_id in await plan_book.in_progress():  # a stop cut their plans short
+                await registry.open(session_id)
             serving = asyncio.create_task(cluster.serve(registry)) if cluster else None
             watching = asyncio.create_task(watchdog.run())
             log.info("agent hub %s ready: %s", settings.version, _startup_line(settings))

@@ -74,6 +74,15 @@ async def open_session(sqlite_db: str, llm: ScriptedLLM) -> AsyncIterator[Open]:
     await client.close()
 
 
+async def until_done(client: httpx.AsyncClient, path: str) -> dict[str, Any]:
+    """The plan once done, polled over REST (another process runs it)."""
+    async with asyncio.timeout(20):
+        while (plan := (await client.get(path)).json())["status"] != "done":  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+    result: dict[str, Any] = plan
+    return result
+
+
 def statuses(frame: dict[str, Any]) -> list[str]:
     return [s["status"] for s in frame["steps"]]
 
@@ -217,3 +226,27 @@ async def test_over_a_real_hub_a_plan_is_decided_by_rest_and_listed(
         assert text == "one donetwo doneAll done."  # each step's answer, then the summary
     finally:
         hub.stop()
+
+
+async def test_a_plan_in_progress_goes_on_after_the_hub_restarts(
+    tmp_path: Path, llm: ScriptedLLM
+) -> None:
+    hub = HubProcess(tmp_path, llm.base_url).start()
+    llm.push(plan_route(), propose(STEPS[:2]), Hang(["working on "]))
+    try:
+        async with ide(hub, "restart-plan") as ws:
+            await receive(ws)
+            await send_frame(ws, type="user_message", content="two steps", role="user")
+            await receive_until(ws, "run_finished")
+            await send_frame(ws, type="plan_decision", approval_request_id="plan-1",
+                             decision="approve")  # fmt: skip
+            await receive_until(ws, "assistant_message", token="working on ")
+        llm.push(Text(["step one done"]), Text(["step two done"]), Text(["All done."]))
+        await asyncio.to_thread(hub.restart)  # SIGTERM while the first step streams
+        async with httpx.AsyncClient(base_url=hub.http_url, headers=AUTH) as client:
+            plan = await until_done(client, "/sessions/restart-plan/plans/plan-1")
+    finally:
+        hub.stop()
+    assert [s["result"] for s in plan["steps"]] == ["step one done", "step two done"]
+    resumed = llm.requests[3]["messages"][-1]
+    assert resumed["role"] == "user" and "The hub was restarted" in resumed["content"]

@@ -130,7 +130,8 @@ class TurnEngine:
         (already stored); an agent that routes requests hands it off first."""
         progress = _Progress()
         outcome = await self._advance(ctx, progress, user_text)
-        if self.plans is not None and outcome.reason in ("error", "cancelled"):
+        stopped = outcome.reason in ("error", "cancelled") and not ctx.sink.stopping
+        if self.plans is not None and stopped:
             await self.plans.stopped(ctx, cancelled=outcome.reason == "cancelled")
         if self._accounting is not None:
             self._accounting.run_ended(ctx, progress.run_usage)

@@ -18,6 +18,7 @@ from agents.run.handoff import hand_off
 from agents.run.steps import Handoff, OpenCall, PlanProposed, PlanUpdated, RunContext, Wait
 from agents.vocab import ErrorCode, Refusal
 from db.records import (
+    MessageStatus,
     PlanStatus,
     StepStatus,
     StoredMessage,
@@ -30,6 +31,7 @@ from tools.args import PlanStep, ProposePlanArgs
 PROPOSE = "propose_plan"
 RESULT_CHARS = 2000  # of a step's answer, in the briefs of the steps after it
 AUTHOR = "plan"  # the author of the messages the plan writes into the conversation
+RESUMED = "The hub was restarted while you worked on this step. Go on with it."
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +66,15 @@ class PlanRunner:
             return False
         running = plan.step_in(StepStatus.RUNNING)
         if running is not None:
-            if not history or history[-1].role != "assistant":
+            last = history[-1] if history else None
+            if last is None or last.role != "assistant":
                 return False  # the step's agent is at work
-            result = history[-1].content
+            if last.status is not MessageStatus.COMPLETE:  # cut off by a stop of the hub
+                await ctx.conversation.add(
+                    "user", RESUMED, details={"plan": plan.id}, author=AUTHOR
+                )
+                return True
+            result = last.content
             plan = await self._set_step(plan, running, StepStatus.DONE, result)
             if plan is None:
                 return False

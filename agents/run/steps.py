@@ -260,6 +260,10 @@ class RunSink(Protocol):
     def client_tools(self) -> Mapping[str, dict[str, Any]]:
         """Tools the client runs itself, by name, as the model is offered them."""
 
+    @property
+    def stopping(self) -> bool:
+        """The hub is shutting the session down: a cancel now is not the user's."""
+
     def token(self, text: str) -> None: ...
 
     def emit(self, event: RunEvent) -> None: ...

@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
                 ('agent', fields.CharField(max_length=32)),
                 ('title', fields.CharField(max_length=200)),
                 ('steps', fields.JSONField(encoder=JSON_DUMPS, decoder=loads)),
-                ('status', fields.CharEnumField(description='PROPOSED: proposed\nAPPROVED: approved\nRUNNING: running\nDONE: done\nREJECTED: rejected\nCANCELLED: cancelled\nFAILED: failed\nINTERRUPTED: interrupted', enum_type=PlanStatus, max_length=16)),
+                ('status', fields.CharEnumField(description='PROPOSED: proposed\nAPPROVED: approved\nRUNNING: running\nDONE: done\nREJECTED: rejected\nCANCELLED: cancelled\nFAILED: failed', enum_type=PlanStatus, max_length=16)),
                 ('feedback', fields.TextField(null=True, unique=False)),
                 ('version', fields.IntField(default=0)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),

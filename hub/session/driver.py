@@ -22,6 +22,7 @@ from agents.run.conversation import Conversation
 from agents.run.engine import TurnEngine, TurnOutcome
 from agents.run.state import open_waits
 from agents.vocab import ErrorCode, RunState
+from db.records import PlanStatus
 from hub import protocol as p
 from hub.fanout import FrameStream, Retention, Subscriber
 from hub.ratelimit import RateLimit
@@ -102,6 +103,10 @@ class LiveSession:
         return self.machine.run_state
 
     @property
+    def stopping(self) -> bool:
+        return self.machine.state is SessionState.CLOSED
+
+    @property
     def connections(self) -> int:
         return len(self.clients)
 
@@ -115,12 +120,17 @@ class LiveSession:
         waits, can_go_on = await open_waits(self.store, self.id)
         for wait in waits:
             self.emit(steps.Awaiting(wait))
-        if can_go_on:
+        if can_go_on or (not waits and await self._plan_in_progress()):
             self.go_on()
         for queued in await self.store.queued_messages(self.id):
             role = cast(p.Role, queued.role)  # stored from a validated frame
             work = Work(new_run_id(), "message", role, queued.content, queued.id, queued.author)
             self._apply(self.machine.message(work))
+
+    async def _plan_in_progress(self) -> bool:
+        """An approved or running plan with no run: the hub stopped during it, so it goes on."""
+        plan = await self.plans.unfinished(self.id) if self.plans is not None else None
+        return plan is not None and plan.status in (PlanStatus.APPROVED, PlanStatus.RUNNING)
 
     # --- clients ----------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ class RecordingSink:
         self.tokens: list[str] = []
         self.events: list[s.RunEvent] = []
         self.client_tools: dict[str, dict[str, object]] = {}
+        self.stopping = False
 
     @property
     def agent(self) -> AgentSpec:
