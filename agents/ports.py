@@ -26,6 +26,7 @@ from db.records import (
     StoredUsage,
     ToolCallStatus,
 )
+from tools.workspace.checkpoints import Checkpoint
 
 
 class ChatModel(Protocol):
@@ -94,6 +95,12 @@ class PlanStore(Protocol):
         feedback: str | None = None,
     ) -> StoredPlan | None:
         """Change `plan` as it was read; None if it changed meanwhile (the other change won)."""
+
+
+class Snapshots(Protocol):
+    """The hub workspace's checkpoints (`tools.workspace.checkpoints.Checkpoints`)."""
+
+    async def take(self, session_id: str, label: str) -> Checkpoint: ...
 
 
 class HistoryStore(Protocol):

@@ -84,6 +84,8 @@ def _record(row: Plan) -> StoredPlan:
             description=s["description"],
             status=StepStatus(s["status"]),
             result=s.get("result"),
+            checkpoint_before=s.get("checkpoint_before"),
+            checkpoint_after=s.get("checkpoint_after"),
         )
         for s in row.steps
     )

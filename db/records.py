@@ -182,6 +182,10 @@ class StoredPlanStep:
     description: str
     status: StepStatus = StepStatus.PENDING
     result: str | None = None  # what its agent answered, for the next steps and the proposer
+    # The workspace's checkpoints when it started and ended (a hub workspace only): their
+    # difference is what the step changed.
+    checkpoint_before: str | None = None
+    checkpoint_after: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

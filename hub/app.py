@@ -84,7 +84,7 @@ def create_app(settings: Settings) -> Starlette:
         await mcp.start()
         mounted = MountedCalls(mcp, settings.approval_policy) if settings.mcp_servers else None
         plan_book = PlanBook()
-        plans = PlanRunner(plan_book)
+        plans = PlanRunner(plan_book, workspace.checkpoints if workspace is not None else None)
         tools = ToolRunner(
             settings.approval_policy, settings.tool_timeout_seconds, workspace, mounted, plans
         )

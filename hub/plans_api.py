@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from db.records import StoredPlan
 from hub import protocol
+from hub.checkpoints_api import OFF
 from hub.errors import ApiError
 from hub.requests import existing_session, read_json, submit, validation_error
 from hub.state import hub_state
@@ -70,10 +71,28 @@ async def skip_step(request: Request) -> Response:
     return JSONResponse({"plan_id": plan_id, "step": step, "status": "skipped"})
 
 
+async def step_diff(request: Request) -> Response:
+    """What a step changed in the hub's workspace: its checkpoints' difference."""
+    session = await existing_session(request)
+    hub = hub_state(request)
+    plan_id, index = request.path_params["plan_id"], request.path_params["step"]
+    plan = await hub.plans.get(plan_id)
+    if plan is None or plan.session_id != session.id or index >= len(plan.steps):
+        raise ApiError(404, f"no step {index} of plan {plan_id!r} in session {session.id!r}")
+    step = plan.steps[index]
+    if hub.checkpoints is None:
+        raise ApiError(409, OFF, "checkpoints_off")
+    if step.checkpoint_before is None or step.checkpoint_after is None:
+        raise ApiError(409, f"step {index} has no checkpoints: it is {step.status}", "no_diff")
+    diff = await hub.checkpoints.diff_between(step.checkpoint_before, step.checkpoint_after)
+    return JSONResponse({"plan_id": plan_id, "step": index, "title": step.title, "diff": diff})
+
+
 routes = [
     Route("/sessions/{session_id}/plans", list_plans, methods=["GET"]),
     Route("/sessions/{session_id}/plans/{plan_id}", show_plan, methods=["GET"]),
     Route("/sessions/{session_id}/plans/{plan_id}/decision", decide_plan, methods=["POST"]),
+    Route("/sessions/{session_id}/plans/{plan_id}/steps/{step:int}/diff", step_diff),
     Route(
         "/sessions/{session_id}/plans/{plan_id}/steps/{step:int}/skip",
         skip_step,

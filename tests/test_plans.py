@@ -250,3 +250,39 @@ async def test_a_plan_in_progress_goes_on_after_the_hub_restarts(
     assert [s["result"] for s in plan["steps"]] == ["step one done", "step two done"]
     resumed = llm.requests[3]["messages"][-1]
     assert resumed["role"] == "user" and "The hub was restarted" in resumed["content"]
+
+
+async def test_on_a_hub_workspace_each_step_shows_what_it_changed(
+    tmp_path: Path, llm: ScriptedLLM
+) -> None:
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    hub = HubProcess(
+        tmp_path,
+        llm.base_url,
+        AGENT_RUNTIME__WORKSPACE_ROOT=str(workspace),
+        AGENT_RUNTIME__APPROVAL_POLICY="{}",
+    ).start()
+    write = ToolCalls([("w-1", "write_file", {"path": "hello.py", "content": "print('hi')\n"})])
+    llm.push(plan_route(), propose(STEPS[:2]))
+    try:
+        async with ide(hub, "diff-plan") as ws:
+            await receive(ws)
+            await send_frame(ws, type="user_message", content="write and check", role="user")
+            await receive_until(ws, "run_finished")
+            llm.push(write, Text(["Wrote it."]), Text(["No bugs."]), Text(["Done."]))
+            await send_frame(ws, type="plan_decision", approval_request_id="plan-1",
+                             decision="approve")  # fmt: skip
+            await receive_until(ws, "run_finished")
+        async with httpx.AsyncClient(base_url=hub.http_url, headers=AUTH) as client:
+            base = "/sessions/diff-plan/plans/plan-1"
+            plan = await until_done(client, base)
+            wrote = (await client.get(f"{base}/steps/0/diff")).json()["diff"]
+            checked = (await client.get(f"{base}/steps/1/diff")).json()["diff"]
+            missing = await client.get(f"{base}/steps/5/diff")
+    finally:
+        hub.stop()
+    assert "+print('hi')" in wrote and "hello.py" in wrote
+    assert checked == ""  # the debug step changed nothing
+    assert missing.status_code == 404
+    assert all(s["checkpoint_before"] and s["checkpoint_after"] for s in plan["steps"])

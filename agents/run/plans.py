@@ -11,9 +11,10 @@ a plan goes on after a decision from any client, a reconnect or a restart.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 
-from agents.ports import HistoryStore, PlanStore
+from agents.ports import HistoryStore, PlanStore, Snapshots
 from agents.run.handoff import hand_off
 from agents.run.steps import Handoff, OpenCall, PlanProposed, PlanUpdated, RunContext, Wait
 from agents.vocab import ErrorCode, Refusal
@@ -27,6 +28,9 @@ from db.records import (
     ToolCallStatus,
 )
 from tools.args import PlanStep, ProposePlanArgs
+from tools.workspace.paths import ToolFailed
+
+log = logging.getLogger(__name__)
 
 PROPOSE = "propose_plan"
 RESULT_CHARS = 2000  # of a step's answer, in the briefs of the steps after it
@@ -43,8 +47,9 @@ class PlanVerdict:
 
 
 class PlanRunner:
-    def __init__(self, plans: PlanStore) -> None:
+    def __init__(self, plans: PlanStore, snapshots: Snapshots | None = None) -> None:
         self.plans = plans
+        self._snapshots = snapshots  # None: no hub workspace, so no file changes to show
 
     async def propose(self, ctx: RunContext, call: OpenCall, args: ProposePlanArgs) -> Wait:
         steps = [StoredPlanStep(s.title, s.agent, s.description) for s in args.steps]
@@ -74,8 +79,8 @@ class PlanRunner:
                     "user", RESUMED, details={"plan": plan.id}, author=AUTHOR
                 )
                 return True
-            result = last.content
-            plan = await self._set_step(plan, running, StepStatus.DONE, result)
+            after = await self._snapshot(ctx, plan, running, "end")
+            plan = await self._set_step(plan, running, StepStatus.DONE, last.content, after=after)
             if plan is None:
                 return False
         return await self._start_next(ctx, plan)
@@ -104,7 +109,10 @@ class PlanRunner:
         index = plan.step_in(StepStatus.PENDING)
         if index is None:
             return await self._finish(ctx, plan)
-        updated = await self._set_step(plan, index, StepStatus.RUNNING, None, PlanStatus.RUNNING)
+        before = await self._snapshot(ctx, plan, index, "start")
+        updated = await self._set_step(
+            plan, index, StepStatus.RUNNING, None, PlanStatus.RUNNING, before=before
+        )
         if updated is None:
             return False
         ctx.sink.emit(PlanUpdated(updated))
@@ -136,10 +144,32 @@ class PlanRunner:
         status: StepStatus,
         result: str | None,
         plan_status: PlanStatus | None = None,
+        *,
+        before: str | None = None,
+        after: str | None = None,
     ) -> StoredPlan | None:
         steps = list(plan.steps)
-        steps[index] = dataclasses.replace(steps[index], status=status, result=result)
+        step = dataclasses.replace(steps[index], status=status, result=result)
+        if before is not None:
+            step = dataclasses.replace(step, checkpoint_before=before)
+        if after is not None:
+            step = dataclasses.replace(step, checkpoint_after=after)
+        steps[index] = step
         return await self.plans.update(plan, plan_status or plan.status, steps)
+
+    async def _snapshot(
+        self, ctx: RunContext, plan: StoredPlan, index: int, moment: str
+    ) -> str | None:
+        """A checkpoint of the workspace at a step's start or end; a failed one costs the
+        step's diff, never the plan."""
+        if self._snapshots is None:
+            return None
+        label = f"plan {plan.title!r}, {moment} of step {index + 1}: {plan.steps[index].title}"
+        try:
+            return (await self._snapshots.take(ctx.session_id, label)).id
+        except ToolFailed as exc:
+            log.warning("session %s: no checkpoint for the plan's step: %s", ctx.session_id, exc)
+            return None
 
     async def _hand_to(self, ctx: RunContext, agent: str, why: str) -> None:
         handoff = Handoff(agent, why, "plan")

@@ -249,6 +249,12 @@ class PlanStep(BaseModel):
     description: str
     status: StepStatus = StepStatus.PENDING
     result: str | None = Field(None, description="What its agent answered, once it is done.")
+    checkpoint_before: str | None = Field(
+        None, description="On a hub workspace: the checkpoint taken when the step started."
+    )
+    checkpoint_after: str | None = Field(
+        None, description="… and when it ended: their difference is what the step changed."
+    )
 
 
 class PlanApprovalRequired(HubFrameModel):

@@ -77,7 +77,13 @@ class Checkpoints:
         if after is None:
             async with self._lock:
                 after = await self._tree_now()
-        text = await self._git("diff", "--no-color", "--no-renames", checkpoint.id, after)
+        return await self.diff_between(checkpoint.id, after)
+
+    async def diff_between(self, before: str, after: str) -> str:
+        """What changed from one checkpoint (or tree) to another, as a unified diff."""
+        if not (_ID.match(before) and _ID.match(after)):
+            raise CheckpointError("a checkpoint id is 7 to 40 hexadecimal digits")
+        text = await self._git("diff", "--no-color", "--no-renames", before, after)
         if len(text) > DIFF_MAX_BYTES:
             cut = len(text) - DIFF_MAX_BYTES
             text = text[:DIFF_MAX_BYTES] + f"\n[diff cut: {cut} more characters]\n"
