@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 from starlette.requests import Request
@@ -63,12 +63,24 @@ async def decide_plan(request: Request) -> Response:
 
 
 async def skip_step(request: Request) -> Response:
+    """Skip a step not started yet; the plan goes on."""
+    return await _end_step(request, "skip")
+
+
+async def cancel_step(request: Request) -> Response:
+    """Cancel the step that runs; the plan goes on with the next."""
+    return await _end_step(request, "cancel")
+
+
+async def _end_step(request: Request, action: Literal["skip", "cancel"]) -> Response:
     session = await existing_session(request)
     plan_id, step = request.path_params["plan_id"], request.path_params["step"]
     if step > 11:
         raise ApiError(404, f"plan {plan_id!r} has no step {step}")
-    await submit(request, session.id, protocol.PlanStepCommand(plan_id=plan_id, step=step))
-    return JSONResponse({"plan_id": plan_id, "step": step, "status": "skipped"})
+    command = protocol.PlanStepCommand(plan_id=plan_id, step=step, action=action)
+    await submit(request, session.id, command)
+    status = "skipped" if action == "skip" else "cancelled"
+    return JSONResponse({"plan_id": plan_id, "step": step, "status": status})
 
 
 async def step_diff(request: Request) -> Response:
@@ -88,14 +100,19 @@ async def step_diff(request: Request) -> Response:
     return JSONResponse({"plan_id": plan_id, "step": index, "title": step.title, "diff": diff})
 
 
+STEP = "/sessions/{session_id}/plans/{plan_id}/steps/{step:int}"
+
 routes = [
     Route("/sessions/{session_id}/plans", list_plans, methods=["GET"]),
     Route("/sessions/{session_id}/plans/{plan_id}", show_plan, methods=["GET"]),
     Route("/sessions/{session_id}/plans/{plan_id}/decision", decide_plan, methods=["POST"]),
     Route("/sessions/{session_id}/plans/{plan_id}/steps/{step:int}/diff", step_diff),
     Route(
-        "/sessions/{session_id}/plans/{plan_id}/steps/{step:int}/skip",
-        skip_step,
+        "/sessions/{session_id}/plans/{plan_id}/steps/{step:int}/skip", skip_step, methods=["POST"]
+    ),
+    Route(
+        "/sessions/{session_id}/plans/{plan_id}/steps/{step:int}/cancel",
+        cancel_step,
         methods=["POST"],
     ),
 ]

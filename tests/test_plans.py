@@ -163,8 +163,9 @@ async def test_a_step_not_started_is_skipped_and_a_cancel_ends_the_plan(
     await ide.until(lambda fs: any(f.get("token") == "writing " for f in fs), within=10)
     await send(live, p.PlanStepCommand(plan_id="plan-1", step=1), ide)
     assert statuses(ide.of_type("plan_updated")[-1]) == ["running", "skipped", "pending"]
-    await send(live, p.PlanStepCommand(plan_id="plan-1", step=0), ide)  # running: refused
+    await send(live, p.PlanStepCommand(plan_id="plan-1", step=0), ide)  # running: not skipped
     assert ide.of_type("error")[-1]["code"] == "invalid_decision"
+    assert "only a pending step can be skipped" in ide.of_type("error")[-1]["content"]
     await send(live, p.Cancel(), ide)
     assert (await ide.until_type("run_finished", 2, within=10))["reason"] == "cancelled"
     llm.release()
@@ -286,3 +287,59 @@ async def test_on_a_hub_workspace_each_step_shows_what_it_changed(
     assert checked == ""  # the debug step changed nothing
     assert missing.status_code == 404
     assert all(s["checkpoint_before"] and s["checkpoint_after"] for s in plan["steps"])
+
+
+async def test_the_running_step_is_cancelled_alone_and_the_plan_goes_on(
+    open_session: Open, llm: ScriptedLLM
+) -> None:
+    live, ide = await open_session()
+    llm.push(plan_route(), propose(STEPS[:2]), Hang(["writing "]))
+    await say(live, "two steps")
+    await ide.until_type("plan_approval_required", within=10)
+    await send(live, p.PlanDecision(approval_request_id="plan-1", decision="approve"), ide)
+    await ide.until(lambda fs: any(f.get("token") == "writing " for f in fs), within=10)
+    llm.push(Text(["Checked: fine."]), Text(["Step one was cancelled; step two passed."]))
+    cancel = p.PlanStepCommand(plan_id="plan-1", step=0, action="cancel")
+    outcome = await send(live, cancel, ide)
+    assert getattr(outcome, "stopped", False)
+    assert (await ide.until_type("run_finished", 3, within=15))["reason"] == "completed"
+    llm.release()
+    last = ide.of_type("plan_updated")[-1]
+    assert (last["status"], statuses(last)) == ("done", ["cancelled", "done"])
+    final = llm.requests[-1]["messages"][-1]["content"]
+    assert "1. Write it (coder) — cancelled" in final and "2. Check it (debug) — done" in final
+
+
+async def test_a_cancel_while_a_step_waits_for_an_approval_ends_the_plan(
+    open_session: Open, llm: ScriptedLLM
+) -> None:
+    live, ide = await open_session()
+    write = ToolCalls([("w-1", "write_file", {"path": "a.py", "content": "x"})])
+    llm.push(plan_route(), propose(STEPS[:2]), write)
+    await say(live, "two steps")
+    await ide.until_type("plan_approval_required", within=10)
+    await send(live, p.PlanDecision(approval_request_id="plan-1", decision="approve"), ide)
+    await ide.until_type("tool_call", within=10)
+    assert (await ide.until_type("run_finished", 2, within=10))["reason"] == "waiting"
+    await send(live, p.Cancel(), ide)
+    await ide.until_type("run_finished", 3, within=10)
+    last = ide.of_type("plan_updated")[-1]
+    assert (last["status"], statuses(last)) == ("cancelled", ["cancelled", "cancelled"])
+
+
+async def test_a_step_parked_on_an_approval_is_cancelled_alone(
+    open_session: Open, llm: ScriptedLLM
+) -> None:
+    live, ide = await open_session()
+    write = ToolCalls([("w-1", "write_file", {"path": "a.py", "content": "x"})])
+    llm.push(plan_route(), propose(STEPS[:2]), write)
+    await say(live, "two steps")
+    await ide.until_type("plan_approval_required", within=10)
+    await send(live, p.PlanDecision(approval_request_id="plan-1", decision="approve"), ide)
+    assert (await ide.until_type("run_finished", 2, within=10))["reason"] == "waiting"
+    llm.push(Text(["Nothing to check."]), Text(["Done."]))
+    await send(live, p.PlanStepCommand(plan_id="plan-1", step=0, action="cancel"), ide)
+    assert (await ide.until_type("run_finished", 3, within=15))["reason"] == "completed"
+    assert ide.of_type("approval_resolved")[-1]["decision"] == "cancelled"
+    last = ide.of_type("plan_updated")[-1]
+    assert (last["status"], statuses(last)) == ("done", ["cancelled", "done"])

@@ -130,9 +130,8 @@ class TurnEngine:
         (already stored); an agent that routes requests hands it off first."""
         progress = _Progress()
         outcome = await self._advance(ctx, progress, user_text)
-        stopped = outcome.reason in ("error", "cancelled") and not ctx.sink.stopping
-        if self.plans is not None and stopped:
-            await self.plans.stopped(ctx, cancelled=outcome.reason == "cancelled")
+        if self.plans is not None and outcome.reason == "error":
+            await self.plans.stopped(ctx, cancelled=False)
         if self._accounting is not None:
             self._accounting.run_ended(ctx, progress.run_usage)
         return outcome
@@ -191,6 +190,8 @@ class TurnEngine:
         """Answer the turn's open calls as cancelled (a cancel while parked or running)."""
         history = await ctx.conversation.recent()
         await self._tools.abandon(ctx, open_calls(history))
+        if self.plans is not None and not ctx.sink.stopping:  # a stop of the hub is no cancel
+            await self.plans.stopped(ctx, cancelled=True)
 
     async def _account(
         self, ctx: RunContext, progress: _Progress, agent: str, purpose: str, usage: Usage | None

@@ -90,6 +90,12 @@ class PlanRunner:
         plan = await self.plans.unfinished(ctx.session_id)
         if plan is None or (plan.status is PlanStatus.PROPOSED and not cancelled):
             return
+        if (
+            cancelled
+            and plan.status is PlanStatus.RUNNING
+            and plan.step_in(StepStatus.RUNNING) is None
+        ):
+            return  # its step was cancelled alone (`end_step`): the plan goes on
         ended = StepStatus.CANCELLED if cancelled else StepStatus.FAILED
         steps = [
             dataclasses.replace(s, status=ended if s.status is StepStatus.RUNNING else s.status)
@@ -212,16 +218,26 @@ async def decide(
     return PlanUpdated(updated)
 
 
-async def skip(plans: PlanStore, session_id: str, plan_id: str, index: int) -> PlanUpdated:
+async def end_step(
+    plans: PlanStore, session_id: str, plan_id: str, index: int, action: str
+) -> PlanUpdated:
+    """Skip a step not started yet, or mark the running one cancelled (the caller stops its
+    turn); either way the plan goes on with the step after it."""
     plan = await plans.get(plan_id)
     if plan is None or plan.session_id != session_id:
         raise Refusal(ErrorCode.UNKNOWN_CALL, f"no plan {plan_id!r} in this session")
-    if index >= len(plan.steps) or plan.steps[index].status is not StepStatus.PENDING:
+    wanted, ended = (
+        (StepStatus.RUNNING, StepStatus.CANCELLED)
+        if action == "cancel"
+        else (StepStatus.PENDING, StepStatus.SKIPPED)
+    )
+    live = plan.status in (PlanStatus.APPROVED, PlanStatus.RUNNING)
+    if not live or index >= len(plan.steps) or plan.steps[index].status is not wanted:
         state = plan.steps[index].status if index < len(plan.steps) else "missing"
-        why = f"step {index} of plan {plan_id!r} is {state}; only a step not started is skipped"
+        why = f"step {index} of plan {plan_id!r} is {state}; only a {wanted} step can be {ended}"
         raise Refusal(ErrorCode.INVALID_DECISION, why)
     steps = list(plan.steps)
-    steps[index] = dataclasses.replace(steps[index], status=StepStatus.SKIPPED)
+    steps[index] = dataclasses.replace(steps[index], status=ended)
     if (updated := await plans.update(plan, plan.status, steps)) is None:
         raise Refusal(ErrorCode.ALREADY_DECIDED, f"plan {plan_id!r} changed meanwhile; try again")
     return PlanUpdated(updated)

@@ -115,12 +115,15 @@ class PlanDecision(Frame):
 
 
 class PlanStepCommand(Frame):
-    """Hub extension: skip a step of the session's plan that has not started yet."""
+    """Hub extension: skip a step of the session's plan that has not started, or cancel the
+    one that runs; the plan goes on with the next step."""
 
     type: Literal["plan_step"] = "plan_step"
     plan_id: CallId
     step: int = Field(ge=0, le=11, description="The step's index, from 0.")
-    action: Literal["skip"] = "skip"
+    action: Literal["skip", "cancel"] = Field(
+        "skip", description="skip: a step not started yet; cancel: the step that runs."
+    )
 
 
 class Cancel(Frame):

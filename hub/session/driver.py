@@ -244,6 +244,11 @@ class LiveSession:
         self._apply(effects)
         return stopped
 
+    def cancel_and_go_on(self) -> bool:
+        stopped, effects = self.machine.cancel_and_go_on()
+        self._apply(effects)
+        return stopped
+
     async def close(self) -> None:
         """Stop everything on shutdown; a running turn still stores its partial answer."""
         self._timers.clear()
@@ -283,6 +288,8 @@ class LiveSession:
             else:
                 await self.engine.abandon(self._ctx)
                 outcome = TurnOutcome("cancelled")
+                if work.kind == "abandon_and_go_on":
+                    outcome = await self.engine.advance(self._ctx)
         except asyncio.CancelledError:
             asyncio.current_task().uncancel()  # type: ignore[union-attr]
             outcome = TurnOutcome("cancelled")

@@ -55,7 +55,8 @@ class IllegalTransition(Exception):
 @dataclass(frozen=True, slots=True)
 class Work:
     run_id: str
-    kind: Literal["message", "continue", "abandon"]
+    # abandon_and_go_on: answer the parked calls as cancelled, then continue (a plan's next step)
+    kind: Literal["message", "continue", "abandon", "abandon_and_go_on"]
     role: MessageRole = "user"
     content: str = ""
     queued_id: int | None = None  # stored while it waits (so a crash does not lose it)
@@ -138,6 +139,17 @@ class SessionMachine:
             return True, [CancelRun()]
         if self.waits and self.state is not S.CLOSED:
             self.next_run = Work(new_run_id(), "abandon")
+            return True, self._advance()
+        return False, []
+
+    def cancel_and_go_on(self) -> tuple[bool, list[Effect]]:
+        """Stop the turn as `cancel` does, then continue it: a plan goes on to its next step."""
+        if self.state in (S.RUNNING, S.CANCELLING):
+            stopped, effects = self.cancel()
+            self.next_run = Work(new_run_id(), "continue")  # started once the run has ended
+            return stopped, effects
+        if self.waits and self.state is not S.CLOSED:
+            self.next_run = Work(new_run_id(), "abandon_and_go_on")
             return True, self._advance()
         return False, []
 

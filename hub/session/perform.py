@@ -62,6 +62,8 @@ class Acting(Protocol):
 
     def cancel(self) -> bool: ...
 
+    def cancel_and_go_on(self) -> bool: ...
+
 
 async def perform(live: Acting, command: Command, origin: Subscriber | None) -> Accepted:
     frame, sender = command.frame, command.sender
@@ -105,8 +107,10 @@ async def perform(live: Acting, command: Command, origin: Subscriber | None) -> 
             )
             live.emit(await plans.decide(live.store, live.plans, live.id, verdict))
             return Accepted(run_id=live.answered(frame.approval_request_id))
-        case p.PlanStepCommand(plan_id=plan_id, step=step) if live.plans is not None:
-            live.emit(await plans.skip(live.plans, live.id, plan_id, step))
+        case p.PlanStepCommand(plan_id=plan_id, step=step, action=action) if live.plans:
+            live.emit(await plans.end_step(live.plans, live.id, plan_id, step, action))
+            if action == "cancel":  # the step's turn stops; the plan goes on to the next
+                return Accepted(stopped=live.cancel_and_go_on())
             return Accepted()
         case p.SwitchAgent(agent_type=agent, content=content, reason=reason):
             handoff = Handoff(agent, reason or "requested by the user", "user")
