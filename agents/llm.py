@@ -115,7 +115,8 @@ class OpenAIChatModel:
     def _unreachable(self, exc: Exception) -> LLMError:
         return LLMError(
             f"cannot reach the LLM at {self._client.base_url} ({type(exc).__name__}: {exc}); "
-            "is it running, and is AGENT_RUNTIME__LLM_PROXY_URL right?"
+            "is it running, and is AGENT_RUNTIME__LLM_PROXY_URL right? (To try the hub without "
+            "a model: agent-hub serve --demo-llm)"
         )
 
     async def call_function(

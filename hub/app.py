@@ -20,7 +20,9 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from tortoise.contrib.starlette import RegisterTortoise
 
+from agents.demo import DemoModel
 from agents.llm import OpenAIChatModel
+from agents.ports import ChatModel
 from agents.routing import Router
 from agents.run.accounting import Accounting
 from agents.run.engine import TurnEngine
@@ -70,8 +72,12 @@ def create_app(settings: Settings) -> Starlette:
             # turn past the hundredth paid for a new TCP connection to the model.
             http_client=openai.DefaultAsyncHttpxClient(limits=LLM_CONNECTIONS),
         )
-        model = OpenAIChatModel(
-            llm, settings.llm_model, settings.llm_temperature, settings.llm_stream_usage
+        model: ChatModel = (
+            DemoModel()
+            if settings.demo_llm
+            else OpenAIChatModel(
+                llm, settings.llm_model, settings.llm_temperature, settings.llm_stream_usage
+            )
         )
         workspace = None
         if settings.workspace_root is not None:
@@ -89,7 +95,8 @@ def create_app(settings: Settings) -> Starlette:
             settings.approval_policy, settings.tool_timeout_seconds, workspace, mounted, plans
         )
         # Only a budget needs counting; the server's tokenizer checks what it estimated.
-        tokenizer = ServerTokenizer(settings.llm_proxy_url) if settings.llm_context_tokens else None
+        counted = settings.llm_context_tokens and not settings.demo_llm
+        tokenizer = ServerTokenizer(settings.llm_proxy_url) if counted else None
         ledger = UsageLedger()
         engine = TurnEngine(
             model,
@@ -202,8 +209,13 @@ def _startup_line(settings: Settings) -> str:
     """What an operator checks first: which model, which files, which database."""
     workspace = settings.workspace_root or "none (tools run in the IDE)"
     database = settings.database_url.split("@")[-1]  # never a password
+    model = (
+        "the built-in demo model (--demo-llm)"
+        if settings.demo_llm
+        else f"model {settings.llm_model} at {settings.llm_proxy_url}"
+    )
     return (
-        f"model {settings.llm_model} at {settings.llm_proxy_url}, "
+        f"{model}, "
         f"tool calls {settings.tool_call_format}, workspace {workspace}, database {database}"
     )
 

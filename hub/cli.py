@@ -38,6 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
         f"more than one needs {ENV_PREFIX}BUS_URL (Redis), over which they share sessions",
     )
     serve.add_argument(
+        "--demo-llm",
+        action="store_true",
+        help="answer with the built-in demo model instead of an LLM: it streams Markdown, routes "
+        "by keywords, writes a file (after your approval), runs a command, asks a question and "
+        "makes a plan when asked to, so everything can be tried with nothing else running",
+    )
+    serve.add_argument(
         "--dev",
         action="store_true",
         help=f"allow starting without {ENV_PREFIX}INTERNAL_API_KEY: a random key is generated "
@@ -114,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         for k, v in ((k, getattr(args, k, None)) for k in ("host", "port", "workers"))
         if v is not None
     }
+    if getattr(args, "demo_llm", False):
+        overrides["demo_llm"] = True
     try:
         settings = load_settings(**overrides)
     except SettingsError as exc:

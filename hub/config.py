@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     )
     llm_model: str = Field("gpt-4o-mini", description="Model name sent with every request.")
     llm_api_key: str = Field("not-needed", description="API key for the LLM endpoint.")
+    demo_llm: bool = Field(
+        False,
+        description="Answer with the built-in demo model instead of an LLM (serve --demo-llm): "
+        "it streams, routes, calls tools, asks and plans by rule, to try the hub with nothing "
+        "else running.",
+    )
     llm_timeout_seconds: float = Field(
         120.0,
         gt=0,
