@@ -35,13 +35,24 @@ from db.migrate import apply_migrations
 from db.plans import PlanBook
 from db.store import Store
 from db.usage import UsageLedger
-from hub import agui, approvals_api, checkpoints_api, errors, plans_api, rest, sse, ws
+from hub import (
+    agui,
+    approvals_api,
+    checkpoints_api,
+    errors,
+    metrics_api,
+    plans_api,
+    rest,
+    sse,
+    ws,
+)
 from hub.auth import Authenticate, TicketBook
 from hub.cluster.bus import RedisBus
 from hub.cluster.owner import Cluster
 from hub.config import Settings
 from hub.fanout import Retention
 from hub.identity import TokenVerifier
+from hub.metrics import HubMetrics
 from hub.registry import INTERRUPTED_NOTE, SessionRegistry
 from hub.state import HubState
 from hub.users import UserLimits
@@ -89,6 +100,7 @@ def create_app(settings: Settings) -> Starlette:
         mcp = McpServers(settings.mcp_servers)
         await mcp.start()
         mounted = MountedCalls(mcp, settings.approval_policy) if settings.mcp_servers else None
+        metrics = HubMetrics()
         plan_book = PlanBook()
         plans = PlanRunner(plan_book, workspace.checkpoints if workspace is not None else None)
         tools = ToolRunner(
@@ -132,7 +144,9 @@ def create_app(settings: Settings) -> Starlette:
             # A replay must fit the client's send queue beside the greeting and open calls.
             max_replay_frames=max(1, settings.send_queue_max_frames // 2),
             users=users,
+            metrics=metrics,
         )
+        metrics.watch(registry.counts)
         watchdog = SocketWatchdog(
             settings.idle_timeout_seconds, settings.slow_client_timeout_seconds
         )
@@ -148,6 +162,7 @@ def create_app(settings: Settings) -> Starlette:
             mcp,
             checkpoints,
             plan_book,
+            metrics,
         )
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
             interrupted = await _close_interrupted_runs(store, cluster)
@@ -182,6 +197,7 @@ def create_app(settings: Settings) -> Starlette:
             *approvals_api.routes,
             *checkpoints_api.routes,
             *plans_api.routes,
+            *metrics_api.routes,
             *sse.routes,
             *agui.routes,
             *ws.routes,

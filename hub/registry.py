@@ -13,6 +13,7 @@ from db.store import Store
 from hub.cluster.owner import Cluster
 from hub.cluster.relay import RelaySession
 from hub.fanout import Retention, Subscriber
+from hub.metrics import HubMetrics
 from hub.session.clients import AttachRole, ResumePoint
 from hub.session.commands import Command, Outcome
 from hub.session.driver import LiveSession
@@ -53,8 +54,10 @@ class SessionRegistry:
         cluster: Cluster | None = None,
         max_replay_frames: int = 4096,
         users: UserLimits | None = None,
+        metrics: HubMetrics | None = None,
     ) -> None:
         self._cluster = cluster
+        self._metrics = metrics
         self._users = users or UserLimits()
         self._background: set[asyncio.Task[None]] = set()
         self._engine = engine
@@ -89,6 +92,14 @@ class SessionRegistry:
     def owned(self) -> list[str]:
         return list(self._live)
 
+    def counts(self) -> tuple[int, int]:
+        """Sessions live in this process, and the approvals waiting in them (for metrics)."""
+        waiting = sum(
+            1 for live in self._live.values() for w in live.machine.waits.values()
+            if w.kind == "approval"
+        )  # fmt: skip
+        return len(self._live), waiting
+
     async def open_owned(self, session_id: str) -> LiveSession:
         """The live session run by this process."""
         eviction = self._evictions.pop(session_id, None)
@@ -118,6 +129,7 @@ class SessionRegistry:
             max_replay_frames=self._max_replay,
             owner=row.owner,
             users=self._users,
+            metrics=self._metrics,
         )
         earlier = await self._store.record_epoch(row.id, live.frames.epoch)
         live.frames.earlier_epochs = frozenset(earlier)

@@ -11,6 +11,7 @@ from db.store import Store
 from db.usage import UsageLedger
 from hub.auth import TicketBook
 from hub.config import Settings
+from hub.metrics import HubMetrics
 from hub.registry import SessionRegistry
 from hub.users import UserLimits
 from hub.watchdog import SocketWatchdog
@@ -30,6 +31,7 @@ class HubState:
     mcp: McpServers
     checkpoints: Checkpoints | None  # None: no workspace, or checkpoints are off
     plans: PlanBook
+    metrics: HubMetrics
 
 
 def hub_state(connection: HTTPConnection) -> HubState:

@@ -24,6 +24,7 @@ from hub.auth import origin_allowed, principal_of
 from hub.codec import Frame
 from hub.config import Settings
 from hub.errors import ApiError, refuse_websocket
+from hub.metrics import HubMetrics
 from hub.outbox import Outbox
 from hub.registry import SessionPort
 from hub.session.clients import ResumePoint
@@ -38,8 +39,13 @@ class SocketClient:
     """A `Subscriber` writing one WebSocket from its bounded outbox."""
 
     def __init__(
-        self, websocket: WebSocket, role: Literal["ide", "console"], settings: Settings
+        self,
+        websocket: WebSocket,
+        role: Literal["ide", "console"],
+        settings: Settings,
+        metrics: HubMetrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self.name = f"{role}:{uuid.uuid4().hex[:12]}"
         self.role = role
         self.sender = sender_for(websocket, role, self.name)
@@ -51,6 +57,11 @@ class SocketClient:
     def deliver(self, frame: Frame) -> None:
         self._outbox.put(frame)
 
+    @property
+    def merged(self) -> int:
+        """Token frames merged in its outbox while it lagged."""
+        return self._outbox.merged
+
     async def pump(self) -> None:
         # No timer per frame (this is the hot path): the watchdog looks at `sending_since`.
         while (frame := await self._outbox.get()) is not None:
@@ -61,6 +72,9 @@ class SocketClient:
         await self.close(CLOSE_TOO_SLOW, "too slow; reconnect with last_seq")
 
     async def close(self, code: int, reason: str) -> None:
+        """The hub ends the connection (too slow, idle)."""
+        if self._metrics is not None:
+            self._metrics.cut_off(code)
         with contextlib.suppress(RuntimeError):  # already closed: nothing to do
             await self._websocket.close(code, reason)
 
@@ -115,7 +129,8 @@ async def _serve(
     role: Literal["ide", "console"] = "ide"
     if websocket.query_params.get("client") == "console":
         role = "console"
-    client = SocketClient(websocket, role, hub.settings)
+    client = SocketClient(websocket, role, hub.settings, hub.metrics)
+    hub.metrics.socket_opened(role)
     await live.attach(client, role, resume)
     tasks = [
         asyncio.create_task(client.pump()),
@@ -125,6 +140,8 @@ async def _serve(
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        hub.metrics.socket_closed(role)
+        hub.metrics.merged.inc(client.merged)
         hub.watchdog.forget(client)
         live.detach(client)
         for task in tasks:

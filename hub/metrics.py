@@ -1,0 +1,123 @@
+"""The hub's Prometheus metrics (`GET /metrics`), one set per process.
+
+What happens is counted where it happens (a run ends, a socket is cut off) through the named
+methods below; what is (sessions live, approvals waiting) is read from the session registry at
+scrape time, so nothing is kept twice. Token frames are counted without labels: they are the
+hot path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+# Seconds: from a few milliseconds (a hub's own overhead) to a slow model's minute.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+WAIT_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 900, 3600)  # a human deciding
+
+
+class HubMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self._runs = Counter(
+            "agent_hub_runs", "Runs, by agent and how they ended.", ["agent", "reason"], registry=r
+        )
+        self._run_seconds = Histogram(
+            "agent_hub_run_seconds", "How long runs took.", buckets=LATENCY_BUCKETS, registry=r
+        )
+        self._first_token = Histogram(
+            "agent_hub_time_to_first_token_seconds",
+            "From the start of a run to its first streamed token.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self._errors = Counter(
+            "agent_hub_run_errors", "Errors that ended or hit a run, by code.", ["code"], registry=r
+        )
+        self._approval_wait = Histogram(
+            "agent_hub_approval_wait_seconds",
+            "How long approvals waited for their decision (or expiry).",
+            ["decision"],
+            buckets=WAIT_BUCKETS,
+            registry=r,
+        )
+        self._frames = Counter(
+            "agent_hub_frames_sent", "Frames broadcast to sessions, by type.", ["type"], registry=r
+        )
+        self._frame_children: dict[str, Counter] = {}  # a label lookup costs a microsecond
+        self.tokens = Counter(
+            "agent_hub_token_frames", "Token frames streamed (before any merging).", registry=r
+        )
+        self.merged = Counter(
+            "agent_hub_token_frames_merged",
+            "Token frames merged into others for clients that lagged behind.",
+            registry=r,
+        )
+        self._sockets = Gauge(
+            "agent_hub_sockets_open", "Open sockets, by client kind.", ["client"], registry=r
+        )
+        self._cut_off = Counter(
+            "agent_hub_clients_cut_off", "Sockets the hub closed, by close code.", ["code"],
+            registry=r,
+        )  # fmt: skip
+        self._attached = Counter(
+            "agent_hub_attaches",
+            "Clients attached: fresh, resumed from their last_seq, or sent a resync.",
+            ["outcome"],
+            registry=r,
+        )
+
+    def watch(self, sessions: Callable[[], SessionCounts]) -> None:
+        """Read the live sessions at every scrape."""
+        self.registry.register(_LiveCollector(sessions))
+
+    def run_ended(self, agent: str, reason: str, seconds: float) -> None:
+        self._runs.labels(agent, reason).inc()
+        self._run_seconds.observe(seconds)
+
+    def first_token(self, seconds: float) -> None:
+        self._first_token.observe(seconds)
+
+    def error(self, code: str) -> None:
+        self._errors.labels(code).inc()
+
+    def approval_decided(self, decision: str, waited: float) -> None:
+        self._approval_wait.labels(decision).observe(waited)
+
+    def frame(self, kind: str) -> None:
+        if (child := self._frame_children.get(kind)) is None:
+            child = self._frame_children[kind] = self._frames.labels(kind)
+        child.inc()
+
+    def socket_opened(self, client: str) -> None:
+        self._sockets.labels(client).inc()
+
+    def socket_closed(self, client: str) -> None:
+        self._sockets.labels(client).dec()
+
+    def cut_off(self, code: int) -> None:
+        self._cut_off.labels(str(code)).inc()
+
+    def attached(self, outcome: str) -> None:
+        self._attached.labels(outcome).inc()
+
+
+SessionCounts = tuple[int, int]  # sessions live in this process, approvals waiting in them
+
+
+class _LiveCollector(Collector):
+    def __init__(self, sessions: Callable[[], SessionCounts]) -> None:
+        self._sessions = sessions
+
+    def collect(self) -> Iterator[Metric]:
+        live, waiting = self._sessions()
+        yield GaugeMetricFamily(
+            "agent_hub_sessions_live", "Sessions held in this process's memory.", value=live
+        )
+        yield GaugeMetricFamily(
+            "agent_hub_approvals_pending", "Approvals waiting for a decision.", value=waiting
+        )
