@@ -40,6 +40,9 @@ STEPS = [
 ]
 
 
+DESIGN = {"title": "Design it", "agent": "architect", "description": "Design hello.py."}
+
+
 def plan_route() -> ToolCalls:
     """The router's answer for a large request: plan it first."""
     arguments = {"agent": "coder", "confidence": 0.8, "reason": "several steps", "plan": True}
@@ -343,3 +346,33 @@ async def test_a_step_parked_on_an_approval_is_cancelled_alone(
     assert ide.of_type("approval_resolved")[-1]["decision"] == "cancelled"
     last = ide.of_type("plan_updated")[-1]
     assert (last["status"], statuses(last)) == ("done", ["cancelled", "done"])
+
+
+async def test_a_second_proposal_replaces_the_first_and_none_is_made_during_a_plan(
+    open_session: Open, llm: ScriptedLLM
+) -> None:
+    live, ide = await open_session()
+    two = ToolCalls(
+        [
+            ("plan-a", "propose_plan", {"title": "A", "steps": STEPS[:1]}),
+            ("plan-b", "propose_plan", {"title": "B", "steps": [DESIGN]}),
+        ]
+    )
+    # B's step (the architect) proposes a plan of its own: refused, it answers instead.
+    nested = ToolCalls([("plan-c", "propose_plan", {"title": "C", "steps": STEPS[:1]})])
+    llm.push(plan_route(), two)
+    await say(live, "plan it twice")
+    await ide.until_type("plan_approval_required", 2, within=10)
+    assert (await ide.until_type("run_finished"))["reason"] == "waiting"
+    withdrawn = ide.of_type("plan_updated")[-1]
+    assert (withdrawn["plan_id"], withdrawn["status"]) == ("plan-a", "cancelled")
+    a_late = p.PlanDecision(approval_request_id="plan-a", decision="approve")
+    await send(live, a_late, ide)
+    assert ide.of_type("error")[-1]["code"] == "already_decided"
+    llm.push(nested, Text(["Explained."]), Text(["Done."]))
+    await send(live, p.PlanDecision(approval_request_id="plan-b", decision="approve"), ide)
+    assert (await ide.until_type("run_finished", 2, within=15))["reason"] == "completed"
+    refused = next(f for f in ide.of_type("tool_finished") if f["call_id"] == "plan-c")
+    assert refused["status"] == "refused" and "'B' is in progress" in refused["content"]
+    last = ide.of_type("plan_updated")[-1]
+    assert (last["plan_id"], last["status"]) == ("plan-b", "done")

@@ -129,7 +129,12 @@ class TurnEngine:
         """Take the turn as far as it can go. `user_text`: the turn starts with this message
         (already stored); an agent that routes requests hands it off first."""
         progress = _Progress()
-        outcome = await self._advance(ctx, progress, user_text)
+        try:
+            outcome = await self._advance(ctx, progress, user_text)
+        except Exception:
+            if self.plans is not None:  # a plan must not stay running behind a dead run
+                await self.plans.stopped(ctx, cancelled=False)
+            raise
         if self.plans is not None and outcome.reason == "error":
             await self.plans.stopped(ctx, cancelled=False)
         if self._accounting is not None:

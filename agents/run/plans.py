@@ -34,8 +34,13 @@ log = logging.getLogger(__name__)
 
 PROPOSE = "propose_plan"
 RESULT_CHARS = 2000  # of a step's answer, in the briefs of the steps after it
+CONFLICT_RETRIES = 5
 AUTHOR = "plan"  # the author of the messages the plan writes into the conversation
 RESUMED = "The hub was restarted while you worked on this step. Go on with it."
+
+
+class PlanConflict(Exception):
+    """A plan's step could not be moved on: every try found it changed meanwhile."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,22 +55,47 @@ class PlanRunner:
     def __init__(self, plans: PlanStore, snapshots: Snapshots | None = None) -> None:
         self.plans = plans
         self._snapshots = snapshots  # None: no hub workspace, so no file changes to show
+        # Plans whose running step the user cancelled alone (`end_step`): the cancel that
+        # follows ends that step's turn, not the plan.
+        self._step_cancelled: set[str] = set()
 
-    async def propose(self, ctx: RunContext, call: OpenCall, args: ProposePlanArgs) -> Wait:
+    async def propose(self, ctx: RunContext, call: OpenCall, args: ProposePlanArgs) -> Wait | str:
+        """Store the plan and park the turn on it; the refusal for the model instead while
+        another plan runs. A proposal not yet decided gives way to the new one."""
+        unfinished = await self.plans.unfinished(ctx.session_id)
+        if unfinished is not None and unfinished.status is not PlanStatus.PROPOSED:
+            return f"the plan {unfinished.title!r} is in progress: do your part of it instead"
+        if unfinished is not None:
+            await self._withdraw(ctx, unfinished)
         steps = [StoredPlanStep(s.title, s.agent, s.description) for s in args.steps]
         arguments = args.model_dump()
         await ctx.store.create_tool_call(
             call.call_id, ctx.session_id, call.agent, PROPOSE, arguments
         )
-        if (stale := await self.plans.unfinished(ctx.session_id)) is not None:
-            await self.plans.update(stale, PlanStatus.CANCELLED)  # one plan at a time
         plan = await self.plans.create(call.call_id, ctx.session_id, call.agent, args.title, steps)
         ctx.sink.emit(PlanProposed(plan))
         return Wait(call.call_id, "plan", PROPOSE, arguments, call.agent)
 
+    async def _withdraw(self, ctx: RunContext, plan: StoredPlan) -> None:
+        """A proposal replaced by a later one: its call ends, so the turn waits on one only."""
+        cancelled = [dataclasses.replace(s, status=StepStatus.CANCELLED) for s in plan.steps]
+        if (updated := await self.plans.update(plan, PlanStatus.CANCELLED, cancelled)) is None:
+            return
+        why = "replaced by a later proposal"
+        await ctx.store.finish_tool_call(plan.id, ToolCallStatus.CANCELLED, None, why)
+        ctx.sink.emit(PlanUpdated(updated))
+
     async def advance(self, ctx: RunContext, history: list[StoredMessage]) -> bool:
         """Start or end a step if the conversation is where one starts or ends; True if it
-        changed the conversation (the next model call is another agent's, on a new brief)."""
+        changed the conversation (the next model call is another agent's, on a new brief).
+        A change made meanwhile by a command (a skip) is read again, and the move retried."""
+        for _ in range(CONFLICT_RETRIES):
+            if (moved := await self._advance(ctx, history)) is not None:
+                return moved
+        raise PlanConflict(f"the plan of session {ctx.session_id} kept changing under its run")
+
+    async def _advance(self, ctx: RunContext, history: list[StoredMessage]) -> bool | None:
+        """None: the plan changed since it was read."""
         plan = await self.plans.unfinished(ctx.session_id)
         if plan is None or plan.status is PlanStatus.PROPOSED:
             return False
@@ -82,7 +112,7 @@ class PlanRunner:
             after = await self._snapshot(ctx, plan, running, "end")
             plan = await self._set_step(plan, running, StepStatus.DONE, last.content, after=after)
             if plan is None:
-                return False
+                return None
         return await self._start_next(ctx, plan)
 
     async def stopped(self, ctx: RunContext, cancelled: bool) -> None:
@@ -90,12 +120,9 @@ class PlanRunner:
         plan = await self.plans.unfinished(ctx.session_id)
         if plan is None or (plan.status is PlanStatus.PROPOSED and not cancelled):
             return
-        if (
-            cancelled
-            and plan.status is PlanStatus.RUNNING
-            and plan.step_in(StepStatus.RUNNING) is None
-        ):
-            return  # its step was cancelled alone (`end_step`): the plan goes on
+        if cancelled and plan.id in self._step_cancelled:
+            self._step_cancelled.discard(plan.id)
+            return  # its running step was cancelled alone: the plan goes on
         ended = StepStatus.CANCELLED if cancelled else StepStatus.FAILED
         steps = [
             dataclasses.replace(s, status=ended if s.status is StepStatus.RUNNING else s.status)
@@ -111,7 +138,35 @@ class PlanRunner:
         if (updated := await self.plans.update(plan, status, steps)) is not None:
             ctx.sink.emit(PlanUpdated(updated))
 
-    async def _start_next(self, ctx: RunContext, plan: StoredPlan) -> bool:
+    async def end_step(self, session_id: str, plan_id: str, index: int, action: str) -> PlanUpdated:
+        """Skip a step not started yet, or mark the running one cancelled (the caller stops its
+        turn); either way the plan goes on with the step after it."""
+        plan = await self.plans.get(plan_id)
+        if plan is None or plan.session_id != session_id:
+            raise Refusal(ErrorCode.UNKNOWN_CALL, f"no plan {plan_id!r} in this session")
+        wanted, ended = (
+            (StepStatus.RUNNING, StepStatus.CANCELLED)
+            if action == "cancel"
+            else (StepStatus.PENDING, StepStatus.SKIPPED)
+        )
+        live = plan.status in (PlanStatus.APPROVED, PlanStatus.RUNNING)
+        if not live or index >= len(plan.steps) or plan.steps[index].status is not wanted:
+            state = plan.steps[index].status if index < len(plan.steps) else "missing"
+            why = (
+                f"step {index} of plan {plan_id!r} is {state}; only a {wanted} step can be {ended}"
+            )
+            raise Refusal(ErrorCode.INVALID_DECISION, why)
+        steps = list(plan.steps)
+        steps[index] = dataclasses.replace(steps[index], status=ended)
+        if (updated := await self.plans.update(plan, plan.status, steps)) is None:
+            raise Refusal(
+                ErrorCode.ALREADY_DECIDED, f"plan {plan_id!r} changed meanwhile; try again"
+            )
+        if action == "cancel":
+            self._step_cancelled.add(plan.id)
+        return PlanUpdated(updated)
+
+    async def _start_next(self, ctx: RunContext, plan: StoredPlan) -> bool | None:
         index = plan.step_in(StepStatus.PENDING)
         if index is None:
             return await self._finish(ctx, plan)
@@ -120,7 +175,7 @@ class PlanRunner:
             plan, index, StepStatus.RUNNING, None, PlanStatus.RUNNING, before=before
         )
         if updated is None:
-            return False
+            return None
         ctx.sink.emit(PlanUpdated(updated))
         step = updated.steps[index]
         why = f"step {index + 1} of the plan {updated.title!r}: {step.title}"
@@ -130,10 +185,10 @@ class PlanRunner:
                                    author=AUTHOR)  # fmt: skip
         return True
 
-    async def _finish(self, ctx: RunContext, plan: StoredPlan) -> bool:
+    async def _finish(self, ctx: RunContext, plan: StoredPlan) -> bool | None:
         done = await self.plans.update(plan, PlanStatus.DONE)
         if done is None:
-            return False
+            return None
         ctx.sink.emit(PlanUpdated(done))
         await self._hand_to(ctx, done.agent, f"the plan {done.title!r} is done")
         lines = [f"The plan {done.title!r} is done. What each step reported:"]
@@ -215,31 +270,6 @@ async def decide(
         await store.finish_tool_call(plan.id, status, None, content)
     else:
         await store.finish_tool_call(plan.id, status, content, None)
-    return PlanUpdated(updated)
-
-
-async def end_step(
-    plans: PlanStore, session_id: str, plan_id: str, index: int, action: str
-) -> PlanUpdated:
-    """Skip a step not started yet, or mark the running one cancelled (the caller stops its
-    turn); either way the plan goes on with the step after it."""
-    plan = await plans.get(plan_id)
-    if plan is None or plan.session_id != session_id:
-        raise Refusal(ErrorCode.UNKNOWN_CALL, f"no plan {plan_id!r} in this session")
-    wanted, ended = (
-        (StepStatus.RUNNING, StepStatus.CANCELLED)
-        if action == "cancel"
-        else (StepStatus.PENDING, StepStatus.SKIPPED)
-    )
-    live = plan.status in (PlanStatus.APPROVED, PlanStatus.RUNNING)
-    if not live or index >= len(plan.steps) or plan.steps[index].status is not wanted:
-        state = plan.steps[index].status if index < len(plan.steps) else "missing"
-        why = f"step {index} of plan {plan_id!r} is {state}; only a {wanted} step can be {ended}"
-        raise Refusal(ErrorCode.INVALID_DECISION, why)
-    steps = list(plan.steps)
-    steps[index] = dataclasses.replace(steps[index], status=ended)
-    if (updated := await plans.update(plan, plan.status, steps)) is None:
-        raise Refusal(ErrorCode.ALREADY_DECIDED, f"plan {plan_id!r} changed meanwhile; try again")
     return PlanUpdated(updated)
 
 

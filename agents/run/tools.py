@@ -229,7 +229,11 @@ class ToolRunner:
                 wait = Wait(call.call_id, "answer", call.tool_name, arguments, call.agent)
                 return _park(ctx, wait)
             case a.ProposePlanArgs() if self._plans is not None:
-                return _park(ctx, await self._plans.propose(ctx, call, args))
+                proposed = await self._plans.propose(ctx, call, args)
+                if isinstance(proposed, str):
+                    await finish(ctx, call, "refused", f"error: refused: {proposed}")
+                    return None
+                return _park(ctx, proposed)
             case a.ProposePlanArgs():
                 await finish(ctx, call, "failed", "error: this hub runs no plans")
                 return None

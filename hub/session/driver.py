@@ -79,7 +79,7 @@ class LiveSession:
         self.current_agent = current_agent
         self.engine = engine
         self.store = store
-        self.plans = engine.plans.plans if engine.plans is not None else None
+        self.plans = engine.plans
         self.machine = SessionMachine()
         self.clients = Clients()
         self.frames = FrameStream(session_id, retention, self.clients.local)
@@ -137,7 +137,7 @@ class LiveSession:
 
     async def _plan_in_progress(self) -> bool:
         """An approved or running plan with no run: the hub stopped during it, so it goes on."""
-        plan = await self.plans.unfinished(self.id) if self.plans is not None else None
+        plan = await self.plans.plans.unfinished(self.id) if self.plans is not None else None
         return plan is not None and plan.status in (PlanStatus.APPROVED, PlanStatus.RUNNING)
 
     # --- clients ----------------------------------------------------------------------------

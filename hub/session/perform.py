@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from agents.ports import HistoryStore, PlanStore
+from agents.ports import HistoryStore
 from agents.run import approvals, plans, results
 from agents.run.conversation import Conversation
 from agents.run.handoff import hand_off
+from agents.run.plans import PlanRunner
 from agents.run.steps import Handoff, RunEvent
 from agents.vocab import ErrorCode, Refusal
 from hub import protocol as p
@@ -32,7 +33,7 @@ class Acting(Protocol):
     id: str
     current_agent: str
     store: HistoryStore
-    plans: PlanStore | None
+    plans: PlanRunner | None
     machine: SessionMachine
     rate: RateLimit
     owner: str | None
@@ -105,10 +106,10 @@ async def perform(live: Acting, command: Command, origin: Subscriber | None) -> 
             verdict = plans.PlanVerdict(
                 frame.approval_request_id, frame.decision, frame.feedback, _steps(frame.steps)
             )
-            live.emit(await plans.decide(live.store, live.plans, live.id, verdict))
+            live.emit(await plans.decide(live.store, live.plans.plans, live.id, verdict))
             return Accepted(run_id=live.answered(frame.approval_request_id))
         case p.PlanStepCommand(plan_id=plan_id, step=step, action=action) if live.plans:
-            live.emit(await plans.end_step(live.plans, live.id, plan_id, step, action))
+            live.emit(await live.plans.end_step(live.id, plan_id, step, action))
             if action == "cancel":  # the step's turn stops; the plan goes on to the next
                 return Accepted(stopped=live.cancel_and_go_on())
             return Accepted()
