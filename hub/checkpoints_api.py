@@ -31,7 +31,10 @@ def checkpoint_json(checkpoint: Checkpoint) -> dict[str, Any]:
 async def list_checkpoints(request: Request) -> Response:
     session = await existing_session(request)
     checkpoints = hub_state(request).checkpoints
-    listed = await checkpoints.of_session(session.id) if checkpoints is not None else []
+    try:
+        listed = await checkpoints.of_session(session.id) if checkpoints is not None else []
+    except CheckpointError as exc:
+        raise ApiError(409, str(exc), "checkpoint_error") from None
     return JSONResponse(
         {
             "session_id": session.id,
@@ -43,23 +46,27 @@ async def list_checkpoints(request: Request) -> Response:
 
 async def show_checkpoint(request: Request) -> Response:
     checkpoints, checkpoint = await _checkpoint(request)
-    diff = await checkpoints.diff(checkpoint)
+    try:
+        diff = await checkpoints.diff(checkpoint)
+    except CheckpointError as exc:
+        raise ApiError(409, str(exc), "checkpoint_error") from None
     return JSONResponse({**checkpoint_json(checkpoint), "diff": diff})
 
 
 async def restore_checkpoint(request: Request) -> Response:
-    """Put the workspace back as the checkpoint had it. Refused while the session runs a turn
-    (its next write would land on files it did not expect); the answer names the checkpoint
-    that undoes the restore."""
+    """Put the workspace back as the checkpoint had it. Refused while any session runs a turn:
+    the workspace is shared, and a write landing during the restore would be lost. The answer
+    names the checkpoint that undoes the restore."""
     session = await existing_session(request)
-    live = hub_state(request).registry.get(session.id)
-    if live is not None and live.run_state == "running":
-        raise ApiError(409, "the session is running a turn: cancel it first", "session_busy")
+    if (busy := hub_state(request).registry.running()) is not None:
+        who = "this session" if busy == session.id else "another session"
+        detail = f"{who} is running a turn on the workspace: wait for it, or cancel it"
+        raise ApiError(409, detail, "session_busy")
     checkpoints, checkpoint = await _checkpoint(request)
     try:
         undo = await checkpoints.restore(session.id, checkpoint)
     except CheckpointError as exc:
-        raise ApiError(500, str(exc), "restore_failed") from None
+        raise ApiError(409, str(exc), "restore_failed") from None
     return JSONResponse({"restored": checkpoint_json(checkpoint), "undo": checkpoint_json(undo)})
 
 

@@ -16,6 +16,7 @@ from hub.checkpoints_api import OFF
 from hub.errors import ApiError
 from hub.requests import existing_session, read_json, submit, validation_error
 from hub.state import hub_state
+from tools.workspace.checkpoints import CheckpointError
 
 
 def plan_json(plan: StoredPlan) -> dict[str, Any]:
@@ -77,7 +78,10 @@ async def _end_step(request: Request, action: Literal["skip", "cancel"]) -> Resp
     plan_id, step = request.path_params["plan_id"], request.path_params["step"]
     if step > 11:
         raise ApiError(404, f"plan {plan_id!r} has no step {step}")
-    command = protocol.PlanStepCommand(plan_id=plan_id, step=step, action=action)
+    try:
+        command = protocol.PlanStepCommand(plan_id=plan_id, step=step, action=action)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
     await submit(request, session.id, command)
     status = "skipped" if action == "skip" else "cancelled"
     return JSONResponse({"plan_id": plan_id, "step": step, "status": status})
@@ -96,7 +100,10 @@ async def step_diff(request: Request) -> Response:
         raise ApiError(409, OFF, "checkpoints_off")
     if step.checkpoint_before is None or step.checkpoint_after is None:
         raise ApiError(409, f"step {index} has no checkpoints: it is {step.status}", "no_diff")
-    diff = await hub.checkpoints.diff_between(step.checkpoint_before, step.checkpoint_after)
+    try:
+        diff = await hub.checkpoints.diff_between(step.checkpoint_before, step.checkpoint_after)
+    except CheckpointError as exc:  # the checkpoints were deleted, or the workspace moved
+        raise ApiError(409, str(exc), "checkpoint_error") from None
     return JSONResponse({"plan_id": plan_id, "step": index, "title": step.title, "diff": diff})
 
 

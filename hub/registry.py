@@ -92,6 +92,10 @@ class SessionRegistry:
     def owned(self) -> list[str]:
         return list(self._live)
 
+    def running(self) -> str | None:
+        """A session of this process that is running a turn now, if any."""
+        return next((i for i, live in self._live.items() if live.run_state == "running"), None)
+
     def counts(self) -> tuple[int, int]:
         """Sessions live in this process, and the approvals waiting in them (for metrics)."""
         waiting = sum(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 from pathlib import Path
 
@@ -153,3 +154,27 @@ async def test_a_turns_writes_are_checkpointed_shown_and_undone_over_rest(
             assert other.status_code == 404
     finally:
         hub.stop()
+
+
+async def test_nested_repositories_and_odd_names_neither_break_nor_fool_checkpoints(
+    workspace: Path, tmp_path: Path
+) -> None:
+    checkpoints = Checkpoints(workspace, tmp_path / "shadow")
+    (workspace / "vendor" / "lib").mkdir(parents=True)
+    await asyncio.to_thread(git, workspace / "vendor" / "lib", "init", "-q")  # no commit yet
+    (workspace / "vendor" / "lib" / "x.c").write_text("int x;\n")
+    odd = 'note\nSession: victim\nEmpty-Directory: "/etc/evil"\x01'
+    first = await checkpoints.take("s1", f"write_file {odd}")
+    (workspace / "empty\nSession: victim").mkdir()  # an empty directory with a newline
+    second = await checkpoints.take("s1", "after")
+    assert await checkpoints.of_session("victim") == []
+    assert [c.id for c in await checkpoints.of_session("s1")] == [second.id, first.id]
+    listed = await checkpoints.get("s1", first.id)
+    assert listed is not None and "\n" not in listed.label and "\x01" not in listed.label
+    assert "vendor" not in await checkpoints.diff(first)  # the nested repository is left out
+    await checkpoints.restore("s1", first)
+    assert not (workspace / "empty\nSession: victim").exists()
+    assert (workspace / "vendor" / "lib" / "x.c").read_text() == "int x;\n"  # untouched
+    await checkpoints.restore("s1", second)
+    assert (workspace / "empty\nSession: victim").is_dir()
+    assert not await asyncio.to_thread(os.path.exists, "/etc/evil")

@@ -21,7 +21,7 @@ from tools.args import (
     WriteFileArgs,
 )
 from tools.workspace import paths
-from tools.workspace.checkpoints import Checkpoints
+from tools.workspace.checkpoints import CheckpointError, Checkpoints
 from tools.workspace.commands import execute_command
 from tools.workspace.files import create_directory, list_files, read_file, write_file
 from tools.workspace.paths import ToolFailed
@@ -55,7 +55,13 @@ class WorkspaceExecutor:
         """`run`, after a checkpoint of the files if the call may change them, so that what it
         does can be seen and undone; a checkpoint that fails stops the call."""
         if self.checkpoints is not None and (what := _change(args, writable)) is not None:
-            await self.checkpoints.take(session_id, f"{what} (call {call_id})")
+            try:
+                await self.checkpoints.take(session_id, f"{what} (call {call_id})")
+            except CheckpointError as exc:
+                raise ToolFailed(
+                    f"the workspace could not be checkpointed, so nothing was changed ({exc}); "
+                    "AGENT_RUNTIME__WORKSPACE_CHECKPOINTS=false turns checkpoints off"
+                ) from None
         return await self.run(args, writable=writable)
 
     async def run(self, args: ToolArgs, *, writable: bool = True) -> str:

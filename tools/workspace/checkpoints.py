@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import tempfile
@@ -27,6 +28,9 @@ CHAIN = "refs/heads/checkpoints"
 LIST_MAX = 200
 DIFF_MAX_BYTES = 512 * 1024
 _ID = re.compile(r"^[0-9a-f]{7,40}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+EMPTY_MAX = 1000  # empty directories named in one checkpoint
+_NAMED = re.compile(r"^Empty-Directory: (.+)$", re.MULTILINE)
 
 
 class CheckpointError(ToolFailed):
@@ -58,8 +62,8 @@ class Checkpoints:
         if not await self._has_chain():
             return []
         out = await self._git(
-            "log", CHAIN, f"--max-count={LIST_MAX}", "--fixed-strings",
-            f"--grep=Session: {session_id}", "--format=%H%x00%ct%x00%B%x01",
+            "log", CHAIN, f"--max-count={LIST_MAX}", "--extended-regexp",
+            f"--grep=^Session: {_ere_literal(session_id)}$", "--format=%H%x00%ct%x00%B%x01",
         )  # fmt: skip
         found = (_parse(entry) for entry in out.split("\x01") if entry.strip())
         return [c for c in found if c is not None and c.session_id == session_id]
@@ -103,7 +107,7 @@ class Checkpoints:
 
     async def _empty_directories(self) -> list[str]:
         """The workspace's empty directories, as relative paths, but those the project ignores."""
-        found = await asyncio.to_thread(_empty_directories, self.root)
+        found = (await asyncio.to_thread(_walk, self.root)).empty
         if not found:
             return []
         ignored = await self._git(
@@ -113,7 +117,7 @@ class Checkpoints:
 
     async def _restore_empty_directories(self, commit: str) -> None:
         message = await self._git("log", "-1", "--format=%B", commit)
-        wanted = set(re.findall(r"^Empty-Directory: (.+)$", message, re.MULTILINE))
+        wanted = {path for path in map(_json_string, _NAMED.findall(message)) if path}
         for path in await self._empty_directories():
             if path not in wanted:
                 with contextlib.suppress(OSError):  # no longer empty: it holds files now
@@ -127,18 +131,25 @@ class Checkpoints:
         await self._init()
         tree = await self._tree_now()
         parent = ["-p", CHAIN] if await self._has_chain() else []
-        # git keeps no directories, only files: the empty ones are named in the message.
-        empty = "".join(f"Empty-Directory: {d}\n" for d in await self._empty_directories())
-        message = f"{label}\n\nSession: {session_id}\n{empty}"
+        # git keeps no directories, only files: the empty ones are named in the message, as
+        # JSON strings (a name may hold a newline); the label is made one line for the same
+        # reason, so nothing in it can pass for the lines after it.
+        empty = await self._empty_directories()
+        named = "".join(f"Empty-Directory: {json.dumps(d)}\n" for d in empty[:EMPTY_MAX])
+        message = f"{_one_line(label)}\n\nSession: {session_id}\n{named}"
         commit = (await self._git("commit-tree", tree, *parent, "-m", message)).strip()
         await self._git("update-ref", CHAIN, commit)
         return Checkpoint(commit, session_id, label, datetime.now(UTC))
 
     async def _tree_now(self) -> str:
         """The files as they are, as a tree object; the project's own index is never used."""
+        nested = (await asyncio.to_thread(_walk, self.root)).nested
+        # Repositories inside the workspace keep their own history: left out, as git would
+        # store them as links to commits it does not have.
+        excluded = [f":(exclude,literal){path}" for path in nested]
         with _scratch_index() as index:
             env = {"GIT_INDEX_FILE": index}
-            await self._git("add", "--all", env=env)
+            await self._git("add", "--all", "--", ".", *excluded, env=env)
             return (await self._git("write-tree", env=env)).strip()
 
     async def _next(self, commit: str) -> str | None:
@@ -201,19 +212,51 @@ def _scratch_index() -> Iterator[str]:
         yield os.path.join(scratch, "index")
 
 
-def _empty_directories(root: Path) -> list[str]:
-    empty = []
+@dataclass(frozen=True, slots=True)
+class _Tree:
+    empty: list[str]  # directories with nothing in them
+    nested: list[str]  # repositories of their own inside the workspace
+
+
+def _walk(root: Path) -> _Tree:
+    empty, nested = [], []
     for directory, subdirectories, names in os.walk(root):
+        here = Path(directory).relative_to(root).as_posix()
+        if directory != str(root) and (".git" in subdirectories or ".git" in names):
+            nested.append(here)
+            subdirectories[:] = []
+            continue
         subdirectories[:] = [d for d in subdirectories if d != ".git"]
         if not subdirectories and not names and directory != str(root):
-            empty.append(Path(directory).relative_to(root).as_posix())
-    return empty
+            empty.append(here)
+    return _Tree(empty, nested)
+
+
+def _json_string(text: str) -> str | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _one_line(text: str) -> str:
+    return _CONTROL.sub(" ", text)
+
+
+def _ere_literal(text: str) -> str:
+    """`text` matched as itself in a POSIX extended regular expression."""
+    return re.sub(r"([.\[\]()*+?{}|^$\\])", r"\\\1", text)
 
 
 def _parse(entry: str) -> Checkpoint | None:
-    commit, created, message = entry.strip("\n").split("\x00", 2)
+    try:
+        commit, created, message = entry.strip("\n").split("\x00", 2)
+        moment = datetime.fromtimestamp(int(created), UTC)
+    except ValueError:
+        return None  # not written by this module
     label = message.split("\n", 1)[0]
     session = re.search(r"^Session: (.+)$", message, re.MULTILINE)
     if session is None:
         return None
-    return Checkpoint(commit, session.group(1), label, datetime.fromtimestamp(int(created), UTC))
+    return Checkpoint(commit, session.group(1), label, moment)
