@@ -299,9 +299,9 @@ async def test_the_editors_mcp_servers_run_in_the_bridge_with_the_editors_permis
     )
     calls = ToolCalls(
         [
-            ("n-1", "mcp__my-notes__write_note", {"text": "from the editor"}),
-            ("n-2", "mcp__my-notes__lookup", {"word": "acp"}),
-            ("n-3", "mcp__my-notes__write_note", {"text": "refused"}),
+            ("n-1", "ide_mcp__my-notes__write_note", {"text": "from the editor"}),
+            ("n-2", "ide_mcp__my-notes__lookup", {"word": "acp"}),
+            ("n-3", "ide_mcp__my-notes__write_note", {"text": "refused"}),
         ]
     )
     llm.push(routed("coder", "code"), calls, Text(["Noted."]))
@@ -315,7 +315,7 @@ async def test_the_editors_mcp_servers_run_in_the_bridge_with_the_editors_permis
     # Only the calls with effects were put to the editor; the read-only lookup ran at once.
     assert [c.tool_call_id for c in editor.asked] == ["n-1", "n-3"]
     offered = {t["function"]["name"] for t in llm.requests[1]["tools"]}
-    assert {"mcp__my-notes__write_note", "mcp__my-notes__lookup", "read_file"} <= offered
+    assert {"ide_mcp__my-notes__write_note", "ide_mcp__my-notes__lookup", "read_file"} <= offered
     results = {
         m["tool_call_id"]: m["content"] for m in llm.requests[-1]["messages"] if m["role"] == "tool"
     }

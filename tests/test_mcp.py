@@ -19,7 +19,7 @@ from tests.conftest import routed
 from tests.hub_process import HubProcess, free_port
 from tests.scripted_llm import ScriptedLLM, Text, ToolCalls
 from tests.socket_client import ide, receive, receive_until, send
-from tools.mcp import McpCallFailed, McpServers, McpServerSpec
+from tools.mcp import McpCallFailed, McpServers, McpServerSpec, McpTool
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -179,3 +179,14 @@ def test_a_bad_server_entry_stops_the_hub_with_a_message(
     with pytest.raises(SettingsError, match="AGENT_RUNTIME__MCP_SERVERS") as refused:
         load_settings(mcp_servers=servers)
     assert said in str(refused.value)
+
+
+def test_a_schema_that_cannot_be_read_through_leaves_the_check_to_the_server() -> None:
+    schema = {"type": "object", "properties": {"a": {"$ref": "#/$defs/Missing"}}}
+    tool = McpTool("srv", "odd", "an odd schema", schema, read_only=False)
+    assert tool.invalid({"a": 1}) is None  # no crash of the turn; the server decides
+    strict = McpTool("srv", "t", "d", {"type": "object", "required": ["a"]}, read_only=False)
+    assert (
+        strict.invalid({})
+        == "invalid arguments for mcp__srv__t: arguments: 'a' is a required property"
+    )

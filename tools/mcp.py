@@ -89,7 +89,12 @@ class McpTool:
         """Why these arguments do not fit the tool's schema, for the model; None if they do."""
         if self._validator is None:
             return None
-        problems = sorted(self._validator.iter_errors(arguments), key=lambda e: list(e.path))
+        try:
+            found = list(self._validator.iter_errors(arguments))
+        except Exception as exc:  # a schema it cannot read through ($ref to nowhere, say)
+            log.warning("MCP tool %s: arguments not checked: %s", self.name, exc)
+            return None  # its server checks what it can
+        problems = sorted(found, key=lambda e: list(e.path))
         if not problems:
             return None
         said = "; ".join(

@@ -39,6 +39,7 @@ from db.records import ToolCallStatus
 from tools import args as a
 from tools.approval import ToolPolicy
 from tools.diffs import write_diff
+from tools.mcp import PREFIX as MOUNTED
 from tools.permissions import WritePolicy, refusal
 from tools.registry import TOOLS, InvalidArguments, Side, parse_arguments
 from tools.workspace import ToolFailed, WorkspaceExecutor
@@ -182,11 +183,12 @@ class ToolRunner:
     async def _run_other(
         self, ctx: RunContext, call: OpenCall, arguments: dict[str, Any]
     ) -> Settling:
-        """A decided call of a tool that is not built in: a client's own, or a mounted one."""
-        if call.tool_name in ctx.sink.client_tools:
-            return await self._send_to_client(ctx, call, arguments, resend=True)
-        if self._mounted is not None:
+        """A decided call of a tool that is not built in: a mounted one (as at first sight), or
+        a client's own."""
+        if self._mounted is not None and call.tool_name.startswith(MOUNTED):
             await self._mounted.run(ctx, call, arguments)
+        elif call.tool_name in ctx.sink.client_tools:
+            return await self._send_to_client(ctx, call, arguments, resend=True)
         else:
             await finish(ctx, call, "failed", f"error: {call.tool_name!r} is no longer offered")
         return None

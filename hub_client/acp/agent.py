@@ -46,6 +46,7 @@ from hub_client.acp.editor_mcp import EditorMcp, specs_of
 from hub_client.acp.editor_tools import KINDS, PERMISSIONS, EditorTools, title
 from hub_client.acp.usage import add_run, context_update
 from hub_client.connection import HubClient, is_user_token
+from tools.mcp import PREFIX as MOUNTED
 from tools.mcp import McpCallFailed
 from tools.workspace import ToolFailed
 
@@ -329,7 +330,8 @@ class HubAgent:
             await session.hub.reject(call.call_id, "rejected in the editor", always=always)
             return
         await session.hub.approve(call.call_id, always=outcome.option_id == "allow_always")
-        await self._run_tool(session_id, session, call)  # approved in-band: the IDE runs it
+        if not call.tool_name.startswith(MOUNTED):  # the hub runs its own MCP tools
+            await self._run_tool(session_id, session, call)  # approved in-band: the IDE runs it
 
     async def _run_tool(self, session_id: str, session: HubSession, call: p.ToolCall) -> None:
         mcp = session.mcp

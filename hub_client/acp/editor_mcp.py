@@ -22,6 +22,8 @@ from tools.mcp import McpCallFailed, McpServers, McpServerSpec, McpTool
 log = logging.getLogger(__name__)
 
 MAX_OFFERED = 32  # what one user_message may offer
+EDITOR = "ide_"  # the editor's tools are not the hub's (`mcp__…`), even from a same-named server
+NAME_MAX = 64
 
 
 def specs_of(servers: list[Any] | None) -> dict[str, McpServerSpec]:
@@ -71,12 +73,14 @@ class EditorMcp:
             log.warning("the editor's MCP servers have %d tools; the first %d are offered",
                         len(tools), MAX_OFFERED)  # fmt: skip
         return [
-            p.ClientTool(name=t.name, description=t.description, parameters=t.schema)
+            p.ClientTool(name=EDITOR + t.name, description=t.description, parameters=t.schema)
             for t in tools[:MAX_OFFERED]
+            if len(EDITOR + t.name) <= NAME_MAX
         ]
 
     def find(self, name: str) -> McpTool | None:
-        return self._servers.find(name)
+        """The editor's tool a call names (`ide_mcp__…`), apart from the hub's own `mcp__…`."""
+        return self._servers.find(name.removeprefix(EDITOR)) if name.startswith(EDITOR) else None
 
     async def run(self, editor: Client, session_id: str, call: p.ToolCall, tool: McpTool) -> str:
         """Ask the editor unless the tool is read-only or was allowed or refused for good, then

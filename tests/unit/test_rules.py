@@ -68,3 +68,16 @@ def test_path_rules_are_globs_on_the_normalised_path() -> None:
 def test_a_line_is_split_at_its_shell_operators() -> None:
     assert simple_commands("a 'b c' | d > e; f") == [["a", "b c"], ["d"], ["e"], ["f"]]
     assert simple_commands("a $(b)") is None
+
+
+def test_a_mounted_tools_rules_glob_each_argument_never_across_them() -> None:
+    allow = '{"a": "x*", "b": "safe"}'
+    assert rule_allows(allow, {"a": "xyz", "b": "safe"})
+    assert not rule_allows(allow, {"a": "x", "aa": "anything", "b": "safe"})  # an extra one
+    assert not rule_allows(allow, {"a": "x"})  # one missing
+    assert rule_allows("*", {"anything": [1, 2]})
+    assert not rule_allows("not json", {"a": "x"})
+    deny = '{"url": "*evil*"}'
+    assert rule_denies(deny, {"url": "https://evil.example", "depth": 3})
+    assert not rule_denies(deny, {"url": "https://docs.example"})
+    assert rule_allows('{"n": "3"}', {"n": 3})  # other values are matched as their JSON
