@@ -46,7 +46,8 @@ RUN mkdir -p /app/data && chown app:app /app/data
 
 ENV PATH="/app/.venv/bin:$PATH" \
     PYTHONUNBUFFERED=1 \
-    AGENT_RUNTIME__HOST=0.0.0.0
+    AGENT_RUNTIME__HOST=0.0.0.0 \
+    AGENT_RUNTIME__LOG_FORMAT=json
 
 USER 10001:10001
 

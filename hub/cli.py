@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hub import logs
 from hub.config import ENV_PREFIX, Settings, SettingsError, load_settings
 
 TRANSPORT_MAX_FRAME = 16 * 1024 * 1024
@@ -128,9 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"agent-hub: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     if args.command == "token":
         return _print_token(settings, args.user, args.ttl)
     if args.command == "migrate":
@@ -275,6 +274,7 @@ def serve(settings: Settings, *, dev: bool) -> int:
         "ws_ping_interval": settings.ws_ping_interval_seconds,
         "ws_ping_timeout": settings.ws_ping_interval_seconds,
         "timeout_graceful_shutdown": settings.shutdown_timeout_seconds,
+        "log_config": None,  # uvicorn logs through the hub's handler (hub/logs.py)
     }
     if settings.workers > 1:
         from db.migrate import apply_migrations

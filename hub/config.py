@@ -78,6 +78,11 @@ class Settings(BaseSettings):
         8, ge=1, description="Sessions of one user whose turns may run at once."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["console", "json"] = Field(
+        "console",
+        description="console: readable lines; json: one JSON object per line, each with the "
+        "session, run, client and user it concerns (the Docker image's default).",
+    )
     version: str = Field("0.1.0", description="Version reported by /health.")
     database_url: str = Field(
         "sqlite://data/agent_hub.sqlite3",

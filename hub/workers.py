@@ -17,6 +17,7 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
 
+from hub import logs
 from hub.config import Settings
 
 log = logging.getLogger("agent_hub.workers")
@@ -43,6 +44,7 @@ def run_worker(settings_json: str, uvicorn_options: dict[str, Any]) -> None:
 
     quiet_handshake_denials()
     settings = Settings.model_validate_json(settings_json)
+    logs.configure(settings.log_level, settings.log_format)  # a spawned process starts bare
     sock = listening_socket(settings.host, settings.port)
     config = uvicorn.Config(create_app(settings), **uvicorn_options)
     uvicorn.Server(config).run(sockets=[sock])

@@ -18,7 +18,7 @@ from typing import Literal
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from hub import protocol
+from hub import logs, protocol
 from hub.access import sender_for, session_for
 from hub.auth import origin_allowed, principal_of
 from hub.codec import Frame
@@ -130,6 +130,7 @@ async def _serve(
     if websocket.query_params.get("client") == "console":
         role = "console"
     client = SocketClient(websocket, role, hub.settings, hub.metrics)
+    logs.bind(session_id=session_id, client=client.name, user=client.sender.user)
     hub.metrics.socket_opened(role)
     await live.attach(client, role, resume)
     tasks = [

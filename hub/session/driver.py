@@ -26,6 +26,7 @@ from agents.run.engine import TurnEngine, TurnOutcome
 from agents.run.state import open_waits
 from agents.vocab import ErrorCode, RunState
 from db.records import PlanStatus
+from hub import logs
 from hub import protocol as p
 from hub.fanout import FrameStream, Retention, Subscriber
 from hub.metrics import HubMetrics
@@ -293,6 +294,7 @@ class LiveSession:
 
     async def _turn(self, work: Work) -> TurnOutcome:
         kind = "message" if work.kind == "message" else "continue"
+        logs.bind(session_id=self.id, run_id=work.run_id, user=self.owner)  # this task's lines
         self._run_started, self._first_token_due = time.monotonic(), True
         self.publish(p.RunStarted, run_id=work.run_id, agent=self.current_agent, kind=kind)
         if self.owner is not None:
@@ -329,9 +331,10 @@ class LiveSession:
         except Exception:
             log.exception("session %s: could not mark run %s ended", self.id, work.run_id)
         waiting = list(self.machine.waits) if outcome.reason == "waiting" else []
+        took = time.monotonic() - self._run_started
         if self.metrics is not None:
-            took = time.monotonic() - self._run_started
             self.metrics.run_ended(self.current_agent, outcome.reason, took)
+        log.info("run ended: %s (%s, %.2fs)", outcome.reason, self.current_agent, took)
         self.publish(
             p.RunFinished,
             run_id=work.run_id,
