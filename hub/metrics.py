@@ -8,11 +8,16 @@ hot path.
 
 from __future__ import annotations
 
+import functools
+import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from hub.protocol.hub import HubFrameModel
 
 # Seconds: from a few milliseconds (a hub's own overhead) to a slow model's minute.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -121,3 +126,53 @@ class _LiveCollector(Collector):
         yield GaugeMetricFamily(
             "agent_hub_approvals_pending", "Approvals waiting for a decision.", value=waiting
         )
+
+
+class SessionMeter:
+    """What one live session adds to the metrics: its runs, tokens, frames, errors and
+    decisions. Without metrics it keeps only the run's start (for the log line)."""
+
+    def __init__(self, metrics: HubMetrics | None) -> None:
+        self._metrics = metrics
+        self._started = 0.0
+        self._first_token_due = False  # the running run has streamed no token yet
+
+    def run_started(self) -> None:
+        self._started, self._first_token_due = time.monotonic(), True
+
+    def run_ended(self, agent: str, reason: str) -> float:
+        """The run's duration, also counted."""
+        took = time.monotonic() - self._started
+        if self._metrics is not None:
+            self._metrics.run_ended(agent, reason, took)
+        return took
+
+    def token(self) -> None:
+        if self._metrics is None:
+            return
+        self._metrics.tokens.inc()
+        if self._first_token_due:
+            self._first_token_due = False
+            self._metrics.first_token(time.monotonic() - self._started)
+
+    def frame(self, model: type[HubFrameModel]) -> None:
+        if self._metrics is not None:
+            self._metrics.frame(frame_type(model))
+
+    def error(self, code: str) -> None:
+        if self._metrics is not None:
+            self._metrics.error(code)
+
+    def approval_decided(self, decision: str, since: datetime) -> None:
+        if self._metrics is not None:
+            self._metrics.approval_decided(decision, (datetime.now(UTC) - since).total_seconds())
+
+    def attached(self, outcome: str) -> None:
+        if self._metrics is not None:
+            self._metrics.attached(outcome)
+
+
+@functools.cache
+def frame_type(model: type[HubFrameModel]) -> str:
+    """A frame model's `type`, the label its frames are counted under."""
+    return str(model.model_fields["type"].default)

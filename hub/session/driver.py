@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import logging
-import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any, cast
 
 from agents.definitions import AGENTS, AgentSpec
@@ -29,7 +26,7 @@ from db.records import PlanStatus
 from hub import logs
 from hub import protocol as p
 from hub.fanout import FrameStream, Retention, Subscriber
-from hub.metrics import HubMetrics
+from hub.metrics import HubMetrics, SessionMeter
 from hub.ratelimit import RateLimit
 from hub.session.clients import AttachRole, Clients, ResumePoint
 from hub.session.commands import Command, Outcome, Refused
@@ -72,9 +69,7 @@ class LiveSession:
         metrics: HubMetrics | None = None,
     ) -> None:
         self.id = session_id
-        self.metrics = metrics
-        self._run_started = 0.0
-        self._first_token_due = False  # the running run has streamed no token yet
+        self.meter = SessionMeter(metrics)
         self.owner = owner  # the user it belongs to; None: the internal key's
         self.users = users or UserLimits()
         self.current_agent = current_agent
@@ -184,8 +179,7 @@ class LiveSession:
     # --- frames -----------------------------------------------------------------------------
 
     def publish(self, model: type[p.HubFrameModel], **fields: object) -> None:
-        if self.metrics is not None:
-            self.metrics.frame(frame_type(model))
+        self.meter.frame(model)
         self.frames.publish(model, **fields)
 
     def reply(self, client: Subscriber, model: type[p.HubFrameModel], **fields: object) -> None:
@@ -200,11 +194,7 @@ class LiveSession:
     def token(self, text: str) -> None:
         self._streaming.append(text)
         self.frames.token(text)
-        if self.metrics is not None:
-            self.metrics.tokens.inc()
-            if self._first_token_due:
-                self._first_token_due = False
-                self.metrics.first_token(time.monotonic() - self._run_started)
+        self.meter.token()
 
     def emit(self, event: steps.RunEvent) -> None:
         """Apply what the event changes in the session, then publish its frame."""
@@ -214,9 +204,8 @@ class LiveSession:
             case steps.AgentSwitched(to_agent=to_agent):
                 self.current_agent = to_agent
             case steps.ApprovalResolved(call_id=call_id, decision=decision):
-                if self.metrics is not None and (wait := self.machine.waits.get(call_id)):
-                    waited = (datetime.now(UTC) - wait.since).total_seconds()
-                    self.metrics.approval_decided(decision, waited)
+                if (wait := self.machine.waits.get(call_id)) is not None:
+                    self.meter.approval_decided(decision, wait.since)
                 self._timers.disarm(call_id)
                 self.machine.answered(call_id)
             case steps.ToolFinished(call_id=call_id):
@@ -227,8 +216,7 @@ class LiveSession:
                 self._timers.arm(wait)
             case steps.RunFailed(code=code, message=message):
                 log.warning("session %s: turn failed (%s): %s", self.id, code.value, message)
-                if self.metrics is not None:
-                    self.metrics.error(code.value)
+                self.meter.error(code.value)
         if (frame := frame_of(event)) is not None:
             model, fields = frame
             self.publish(model, **fields)
@@ -295,7 +283,7 @@ class LiveSession:
     async def _turn(self, work: Work) -> TurnOutcome:
         kind = "message" if work.kind == "message" else "continue"
         logs.bind(session_id=self.id, run_id=work.run_id, user=self.owner)  # this task's lines
-        self._run_started, self._first_token_due = time.monotonic(), True
+        self.meter.run_started()
         self.publish(p.RunStarted, run_id=work.run_id, agent=self.current_agent, kind=kind)
         if self.owner is not None:
             self.users.run_started(self.owner, self.id)
@@ -331,9 +319,7 @@ class LiveSession:
         except Exception:
             log.exception("session %s: could not mark run %s ended", self.id, work.run_id)
         waiting = list(self.machine.waits) if outcome.reason == "waiting" else []
-        took = time.monotonic() - self._run_started
-        if self.metrics is not None:
-            self.metrics.run_ended(self.current_agent, outcome.reason, took)
+        took = self.meter.run_ended(self.current_agent, outcome.reason)
         log.info("run ended: %s (%s, %.2fs)", outcome.reason, self.current_agent, took)
         self.publish(
             p.RunFinished,
@@ -358,9 +344,3 @@ class LiveSession:
     def _warn(self, wait: steps.Wait) -> None:
         if wait.deadline is not None:
             self.emit(steps.ApprovalExpiring(wait.call_id, wait.deadline))
-
-
-@functools.cache
-def frame_type(model: type[p.HubFrameModel]) -> str:
-    """A frame model's `type`, the label its frames are counted under."""
-    return str(model.model_fields["type"].default)

@@ -8,7 +8,7 @@ from agents.ports import HistoryStore
 from agents.vocab import RunState
 from hub import protocol as p
 from hub.fanout import FrameStream, Subscriber
-from hub.metrics import HubMetrics
+from hub.metrics import SessionMeter
 from hub.session.clients import AttachRole, Clients, ResumePoint, missed_frames, recent_history
 from hub.session.frames import pending_approval, reminder, resync_view
 from hub.session.machine import SessionMachine
@@ -23,7 +23,7 @@ class Greeting(Protocol):
     machine: SessionMachine
     clients: Clients
     frames: FrameStream
-    metrics: HubMetrics | None
+    meter: SessionMeter
 
     @property
     def run_state(self) -> RunState: ...
@@ -69,11 +69,8 @@ async def greet(
         text, seq = session.streaming_text, session.frames.seq
         messages, in_flight = resync_view(recent, text, session.current_agent, seq)
         session.reply(client, p.Resync, reason=resync, messages=messages, in_flight=in_flight)
-    if session.metrics is not None:
-        fresh = resume is None
-        session.metrics.attached(
-            "fresh" if fresh else "resumed" if replay is not None else "resync"
-        )
+    resumed = "resumed" if replay is not None else "resync"
+    session.meter.attached("fresh" if resume is None else resumed)
     if replay is None:
         for wait in waits:
             model, fields = reminder(wait)
