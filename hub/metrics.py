@@ -2,8 +2,8 @@
 
 What happens is counted where it happens (a run ends, a socket is cut off) through the named
 methods below; what is (sessions live, approvals waiting) is read from the session registry at
-scrape time, so nothing is kept twice. Token frames are counted without labels: they are the
-hot path.
+scrape time, so nothing is kept twice. Token frames, the hot path, are a plain int read at
+scrape time (a prometheus Counter costs ~0.3 µs an increment, a few per cent of a relay).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from hub.protocol.hub import HubFrameModel
@@ -54,9 +54,7 @@ class HubMetrics:
             "agent_hub_frames_sent", "Frames broadcast to sessions, by type.", ["type"], registry=r
         )
         self._frame_children: dict[str, Counter] = {}  # a label lookup costs a microsecond
-        self.tokens = Counter(
-            "agent_hub_token_frames", "Token frames streamed (before any merging).", registry=r
-        )
+        self.tokens = 0  # token frames streamed: a plain int, read at scrape time (hot path)
         self.merged = Counter(
             "agent_hub_token_frames_merged",
             "Token frames merged into others for clients that lagged behind.",
@@ -78,7 +76,7 @@ class HubMetrics:
 
     def watch(self, sessions: Callable[[], SessionCounts]) -> None:
         """Read the live sessions at every scrape."""
-        self.registry.register(_LiveCollector(sessions))
+        self.registry.register(_LiveCollector(sessions, lambda: self.tokens))
 
     def run_ended(self, agent: str, reason: str, seconds: float) -> None:
         self._runs.labels(agent, reason).inc()
@@ -115,10 +113,16 @@ SessionCounts = tuple[int, int]  # sessions live in this process, approvals wait
 
 
 class _LiveCollector(Collector):
-    def __init__(self, sessions: Callable[[], SessionCounts]) -> None:
+    def __init__(self, sessions: Callable[[], SessionCounts], tokens: Callable[[], int]) -> None:
         self._sessions = sessions
+        self._tokens = tokens
 
     def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "agent_hub_token_frames",
+            "Token frames streamed (before any merging).",
+            value=self._tokens(),
+        )
         live, waiting = self._sessions()
         yield GaugeMetricFamily(
             "agent_hub_sessions_live", "Sessions held in this process's memory.", value=live
@@ -150,7 +154,7 @@ class SessionMeter:
     def token(self) -> None:
         if self._metrics is None:
             return
-        self._metrics.tokens.inc()
+        self._metrics.tokens += 1
         if self._first_token_due:
             self._first_token_due = False
             self._metrics.first_token(time.monotonic() - self._started)

@@ -58,11 +58,28 @@ class PlanRunner:
         # Plans whose running step the user cancelled alone (`end_step`): the cancel that
         # follows ends that step's turn, not the plan.
         self._step_cancelled: set[str] = set()
+        # Sessions known to have no unfinished plan: most turns are not part of one, and
+        # asking the store at each answer cost two queries a turn. Only this runner starts a
+        # plan in a session this process runs; `reload` forgets what a restore cannot trust.
+        self._planless: set[str] = set()
+
+    async def unfinished(self, session_id: str) -> StoredPlan | None:
+        """The session's plan that is proposed, approved or running."""
+        if session_id in self._planless:
+            return None
+        plan = await self.plans.unfinished(session_id)
+        if plan is None:
+            self._planless.add(session_id)
+        return plan
+
+    def reload(self, session_id: str) -> None:
+        """The session is (re)loaded: another process may have planned in it meanwhile."""
+        self._planless.discard(session_id)
 
     async def propose(self, ctx: RunContext, call: OpenCall, args: ProposePlanArgs) -> Wait | str:
         """Store the plan and park the turn on it; the refusal for the model instead while
         another plan runs. A proposal not yet decided gives way to the new one."""
-        unfinished = await self.plans.unfinished(ctx.session_id)
+        unfinished = await self.unfinished(ctx.session_id)
         if unfinished is not None and unfinished.status is not PlanStatus.PROPOSED:
             return f"the plan {unfinished.title!r} is in progress: do your part of it instead"
         if unfinished is not None:
@@ -73,6 +90,7 @@ class PlanRunner:
             call.call_id, ctx.session_id, call.agent, PROPOSE, arguments
         )
         plan = await self.plans.create(call.call_id, ctx.session_id, call.agent, args.title, steps)
+        self._planless.discard(ctx.session_id)
         ctx.sink.emit(PlanProposed(plan))
         return Wait(call.call_id, "plan", PROPOSE, arguments, call.agent)
 
@@ -96,7 +114,7 @@ class PlanRunner:
 
     async def _advance(self, ctx: RunContext, history: list[StoredMessage]) -> bool | None:
         """None: the plan changed since it was read."""
-        plan = await self.plans.unfinished(ctx.session_id)
+        plan = await self.unfinished(ctx.session_id)
         if plan is None or plan.status is PlanStatus.PROPOSED:
             return False
         running = plan.step_in(StepStatus.RUNNING)
@@ -117,7 +135,7 @@ class PlanRunner:
 
     async def stopped(self, ctx: RunContext, cancelled: bool) -> None:
         """The turn ended in an error or a cancel: so does the plan in progress."""
-        plan = await self.plans.unfinished(ctx.session_id)
+        plan = await self.unfinished(ctx.session_id)
         if plan is None or (plan.status is PlanStatus.PROPOSED and not cancelled):
             return
         if cancelled and plan.id in self._step_cancelled:

@@ -121,6 +121,8 @@ class LiveSession:
     async def restore(self) -> None:
         """After a restart: take up the calls the stored turn is parked on, and the messages
         that were waiting behind it."""
+        if self.plans is not None:
+            self.plans.reload(self.id)
         waits, can_go_on = await open_waits(self.store, self.id)
         for wait in waits:
             self.emit(steps.Awaiting(wait))
@@ -133,7 +135,9 @@ class LiveSession:
 
     async def _plan_in_progress(self) -> bool:
         """An approved or running plan with no run: the hub stopped during it, so it goes on."""
-        plan = await self.plans.plans.unfinished(self.id) if self.plans is not None else None
+        if self.plans is None:
+            return False
+        plan = await self.plans.unfinished(self.id)
         return plan is not None and plan.status in (PlanStatus.APPROVED, PlanStatus.RUNNING)
 
     # --- clients ----------------------------------------------------------------------------
