@@ -38,6 +38,7 @@ from db.usage import UsageLedger
 from hub import (
     agui,
     approvals_api,
+    approve_page,
     checkpoints_api,
     errors,
     metrics_api,
@@ -57,6 +58,7 @@ from hub.registry import INTERRUPTED_NOTE, SessionRegistry
 from hub.state import HubState
 from hub.users import UserLimits
 from hub.watchdog import SocketWatchdog
+from hub.webhooks import ApprovalNotifier
 from tools.mcp import McpServers
 from tools.workspace import Checkpoints, CommandSandbox, WorkspaceExecutor
 
@@ -101,6 +103,7 @@ def create_app(settings: Settings) -> Starlette:
         await mcp.start()
         mounted = MountedCalls(mcp, settings.approval_policy) if settings.mcp_servers else None
         metrics = HubMetrics()
+        notifier = _approval_notifier(settings)
         plan_book = PlanBook()
         plans = PlanRunner(plan_book, workspace.checkpoints if workspace is not None else None)
         tools = ToolRunner(
@@ -145,6 +148,7 @@ def create_app(settings: Settings) -> Starlette:
             max_replay_frames=max(1, settings.send_queue_max_frames // 2),
             users=users,
             metrics=metrics,
+            notifier=notifier,
         )
         metrics.watch(registry.counts)
         watchdog = SocketWatchdog(
@@ -163,6 +167,7 @@ def create_app(settings: Settings) -> Starlette:
             checkpoints,
             plan_book,
             metrics,
+            notifier,
         )
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
             interrupted = await _close_interrupted_runs(store, cluster)
@@ -188,6 +193,8 @@ def create_app(settings: Settings) -> Starlette:
                     await cluster.bus.close()
                 await llm.close()
                 await mcp.aclose()
+                if notifier is not None:
+                    await notifier.aclose()
                 if tokenizer is not None:
                     await tokenizer.close()
 
@@ -198,6 +205,7 @@ def create_app(settings: Settings) -> Starlette:
             *checkpoints_api.routes,
             *plans_api.routes,
             *metrics_api.routes,
+            *approve_page.routes,
             *sse.routes,
             *agui.routes,
             *ws.routes,
@@ -291,3 +299,10 @@ def _checkpoints(settings: Settings, root: Path) -> Checkpoints | None:
     # One repository per root: a checkpoint of one tree must never be restored into another.
     key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
     return Checkpoints(root, settings.workspace_checkpoint_dir / key)
+
+
+def _approval_notifier(settings: Settings) -> ApprovalNotifier | None:
+    if settings.approval_webhook_url is None or settings.approval_webhook_secret is None:
+        return None
+    public = settings.public_url or f"http://{settings.host}:{settings.port}"
+    return ApprovalNotifier(settings.approval_webhook_url, settings.approval_webhook_secret, public)

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 AUTH_HEADER = "x-internal-auth"
 PUBLIC_PATHS = frozenset({"/health"})
 # The console's page and static files hold no data; everything they fetch needs the key.
-PUBLIC_PREFIXES = ("/console",)
+PUBLIC_PREFIXES = ("/console", "/approve/")  # approval pages: their signed token is the key
 
 
 class TicketBook:

@@ -133,6 +133,23 @@ class Settings(BaseSettings):
             '["coder"]}}. Their tools are named mcp__<server>__<tool>; see docs/config.md.',
         )
     )
+    approval_webhook_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="When an approval waits and no IDE or console watches its session, POST "
+        "a signed JSON body here with a link to a page that approves or rejects it.",
+    )
+    approval_webhook_secret: str | None = Field(
+        None,
+        min_length=16,
+        description="Signs the webhook's body (HMAC-SHA256) and its links; required with the URL.",
+    )
+    public_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="How people reach this hub (for the webhook's links); default: "
+        "http://HOST:PORT.",
+    )
     approval_warning_seconds: float = Field(
         10.0, ge=0, description="How long before an approval expires clients are warned."
     )
@@ -270,6 +287,15 @@ class Settings(BaseSettings):
                     f"{ENV_PREFIX}MCP_SERVERS: server {name!r} names unknown agents "
                     f"{', '.join(unknown)}; the agents are: {', '.join(AGENTS)}"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _webhook_is_signed(self) -> Settings:
+        if self.approval_webhook_url and not self.approval_webhook_secret:
+            raise ValueError(
+                f"{ENV_PREFIX}APPROVAL_WEBHOOK_URL needs {ENV_PREFIX}APPROVAL_WEBHOOK_SECRET "
+                "(16+ characters): it signs the body and the approval links"
+            )
         return self
 
     @model_validator(mode="after")

@@ -18,6 +18,7 @@ from hub.session.clients import AttachRole, ResumePoint
 from hub.session.commands import Command, Outcome
 from hub.session.driver import LiveSession
 from hub.users import UserLimits
+from hub.webhooks import ApprovalNotifier
 
 INTERRUPTED_NOTE = "The hub stopped while this turn was running; the turn was interrupted."
 
@@ -55,9 +56,11 @@ class SessionRegistry:
         max_replay_frames: int = 4096,
         users: UserLimits | None = None,
         metrics: HubMetrics | None = None,
+        notifier: ApprovalNotifier | None = None,
     ) -> None:
         self._cluster = cluster
         self._metrics = metrics
+        self._notifier = notifier
         self._users = users or UserLimits()
         self._background: set[asyncio.Task[None]] = set()
         self._engine = engine
@@ -134,6 +137,7 @@ class SessionRegistry:
             owner=row.owner,
             users=self._users,
             metrics=self._metrics,
+            notifier=self._notifier,
         )
         earlier = await self._store.record_epoch(row.id, live.frames.epoch)
         live.frames.earlier_epochs = frozenset(earlier)

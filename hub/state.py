@@ -15,6 +15,7 @@ from hub.metrics import HubMetrics
 from hub.registry import SessionRegistry
 from hub.users import UserLimits
 from hub.watchdog import SocketWatchdog
+from hub.webhooks import ApprovalNotifier
 from tools.mcp import McpServers
 from tools.workspace import Checkpoints
 
@@ -32,6 +33,7 @@ class HubState:
     checkpoints: Checkpoints | None  # None: no workspace, or checkpoints are off
     plans: PlanBook
     metrics: HubMetrics
+    approval_notifier: ApprovalNotifier | None
 
 
 def hub_state(connection: HTTPConnection) -> HubState:

@@ -28,19 +28,24 @@ class ResumePoint:
 class Clients:
     local: set[Subscriber] = field(default_factory=set)
     remote: dict[str, Subscriber] = field(default_factory=dict)
+    watching: set[Subscriber] = field(default_factory=set)  # IDEs and consoles: a person
 
     def add(self, client: Subscriber, role: AttachRole) -> None:
         if role == "remote":
             self.remote[client.name] = client
         else:
             self.local.add(client)
+        if role in ("ide", "console", "remote"):  # a relay stands for a socket elsewhere
+            self.watching.add(client)
 
     def remove(self, client: Subscriber) -> None:
         self.local.discard(client)
         self.remote.pop(client.name, None)
+        self.watching.discard(client)
 
     def remove_remote(self, name: str) -> None:
-        self.remote.pop(name, None)
+        if (client := self.remote.pop(name, None)) is not None:
+            self.watching.discard(client)
 
     def __bool__(self) -> bool:
         return bool(self.local or self.remote)

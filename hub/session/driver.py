@@ -46,6 +46,7 @@ from hub.session.machine import (
 from hub.session.perform import perform
 from hub.session.timers import Timers
 from hub.users import UserLimits
+from hub.webhooks import ApprovalNotifier
 from tools.registry import TOOLS
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,11 @@ class LiveSession:
         owner: str | None = None,
         users: UserLimits | None = None,
         metrics: HubMetrics | None = None,
+        notifier: ApprovalNotifier | None = None,
     ) -> None:
         self.id = session_id
+        self._notifier = notifier  # tells the user of approvals nobody watches
+        self._notified: set[str] = set()
         self.meter = SessionMeter(metrics)
         self.owner = owner  # the user it belongs to; None: the internal key's
         self.users = users or UserLimits()
@@ -153,12 +157,23 @@ class LiveSession:
         """The assistant message being streamed, as far as it has come."""
         return "".join(self._streaming)
 
+    def _tell_if_unwatched(self) -> None:
+        """Approvals wait and no IDE or console watches: the webhook tells the user, once each."""
+        if self._notifier is None or self.clients.watching:
+            return
+        for wait in self.machine.waits.values():
+            if wait.kind == "approval" and wait.call_id not in self._notified:
+                self._notified.add(wait.call_id)
+                self._notifier.notify(self.id, wait)
+
     def detach(self, client: Subscriber) -> None:
         self.clients.remove(client)
+        self._tell_if_unwatched()
         self._check_quiet()
 
     def detach_remote(self, name: str) -> None:
         self.clients.remove_remote(name)
+        self._tell_if_unwatched()
         self._check_quiet()
 
     def _check_quiet(self) -> None:
@@ -218,6 +233,7 @@ class LiveSession:
             case steps.Awaiting(wait=wait):
                 self.machine.awaiting(wait)
                 self._timers.arm(wait)
+                self._tell_if_unwatched()
             case steps.RunFailed(code=code, message=message):
                 log.warning("session %s: turn failed (%s): %s", self.id, code.value, message)
                 self.meter.error(code.value)
