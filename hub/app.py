@@ -305,4 +305,15 @@ def _approval_notifier(settings: Settings) -> ApprovalNotifier | None:
     if settings.approval_webhook_url is None or settings.approval_webhook_secret is None:
         return None
     public = settings.public_url or f"http://{settings.host}:{settings.port}"
-    return ApprovalNotifier(settings.approval_webhook_url, settings.approval_webhook_secret, public)
+    if settings.public_url is None and settings.host in ("0.0.0.0", "::"):
+        log.warning(
+            "approval links will point at %s, which no phone can open: set "
+            "AGENT_RUNTIME__PUBLIC_URL to how people reach this hub",
+            public,
+        )
+    return ApprovalNotifier(
+        settings.approval_webhook_url,
+        settings.approval_webhook_secret,
+        public,
+        settings.internal_api_key or settings.approval_webhook_secret,
+    )

@@ -8,6 +8,7 @@ import html
 import json
 from urllib.parse import parse_qs
 
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -18,6 +19,7 @@ from hub.requests import read_body
 from hub.session.commands import Command, Refused, Sender
 from hub.state import hub_state
 from hub.webhooks import ApprovalLink
+from tools.validation import describe
 
 SENDER = Sender(role="rest", name="approval link")
 STYLE = """
@@ -67,11 +69,14 @@ async def decide(request: Request) -> Response:
     if decision not in ("approve", "reject"):
         return _page("Nothing decided", "Choose Approve or Reject.", status=422)
     feedback = (form.get("feedback") or [""])[0].strip() or None
-    frame = protocol.HitlDecision(
-        call_id=link.call_id,
-        decision=decision,
-        feedback=feedback if decision == "reject" else None,
-    )
+    try:
+        frame = protocol.HitlDecision(
+            call_id=link.call_id,
+            decision=decision,
+            feedback=feedback if decision == "reject" else None,
+        )
+    except ValidationError as exc:
+        return _page("Not decided", describe(exc, whole="the form"), status=422)
     session = await hub_state(request).registry.open(link.session_id)
     outcome = await session.submit(Command(frame=frame, sender=SENDER))
     if isinstance(outcome, Refused):

@@ -6,6 +6,7 @@ session, the run, the client and the user."""
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Literal
 
 import structlog
@@ -37,12 +38,31 @@ def configure(level: str, log_format: LogFormat) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
+    handler.addFilter(_redact)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers = []  # theirs would print the line a second time
         logging.getLogger(name).propagate = True
 
 
+# Credentials that travel in URLs, which uvicorn logs: an approval link's token, a socket ticket.
+_IN_URLS = re.compile(r"(/approve/)[^\s?&\"#]+|([?&]ticket=)[^\s&\"#]+")
+
+
+def _hidden(found: re.Match[str]) -> str:
+    return (found.group(1) or found.group(2)) + "[redacted]"
+
+
+def _redact(record: logging.LogRecord) -> bool:
+    if isinstance(record.args, tuple):
+        record.args = tuple(
+            _IN_URLS.sub(_hidden, a) if isinstance(a, str) else a for a in record.args
+        )
+    return True
+
+
 def bind(**ids: str | None) -> None:
     """Add these ids to every line the current task (and the tasks it starts) logs from now on;
-    None values are left out."""
+    None values are left out. What the task inherited from the one that started it goes: a
+    run started at the end of another must not carry its ids."""
+    structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(**{k: v for k, v in ids.items() if v is not None})

@@ -5,9 +5,9 @@ rejected from a phone.
 
 The body is signed with HMAC-SHA256 of `<timestamp>.<body>` under the webhook secret
 (`X-Agent-Hub-Signature: t=<timestamp>,v1=<hex>`), and sent again after 1, 2, 4 and 8 s while the
-receiver fails (a 4xx is not retried). A link is a token signed with the same secret naming the
-session, the call and an expiry: nothing is stored, and it is single-use because an approval
-takes one decision only.
+receiver fails (a 4xx is not retried). A link is a token signed with a key of the hub's own (not the
+webhook's secret, which the receiver holds) naming the session, the call and an expiry: nothing
+is stored, and it is single-use because an approval takes one decision only.
 """
 
 from __future__ import annotations
@@ -41,10 +41,12 @@ class ApprovalLink:
 
 
 class ApprovalLinks:
-    """Signed, expiring tokens naming one approval."""
+    """Signed, expiring tokens naming one approval. Their key is the hub's own (derived from
+    the internal key), not the webhook's secret: the receiver checks the webhook with that one,
+    and must not be able to make a link for any call it likes."""
 
-    def __init__(self, secret: str) -> None:
-        self._key = secret.encode()
+    def __init__(self, hub_secret: str) -> None:
+        self._key = hmac.new(hub_secret.encode(), b"agent-hub approval links", "sha256").digest()
 
     def token(self, session_id: str, call_id: str, expires: float) -> str:
         claims = orjson.dumps({"s": session_id, "c": call_id, "e": int(expires)})
@@ -54,7 +56,9 @@ class ApprovalLinks:
     def read(self, token: str, now: float | None = None) -> ApprovalLink | None:
         """The approval a token names; None if it is forged, malformed or expired."""
         body, _, signature = token.partition(".")
-        if not body or not hmac.compare_digest(signature, self._sign(body)):
+        if not body or not token.isascii():
+            return None
+        if not hmac.compare_digest(signature.encode(), self._sign(body).encode()):
             return None
         try:
             claims = orjson.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
@@ -75,11 +79,11 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 
 
 class ApprovalNotifier:
-    def __init__(self, url: str, secret: str, public_url: str) -> None:
+    def __init__(self, url: str, secret: str, public_url: str, hub_secret: str) -> None:
         self._url = url
         self._secret = secret
         self._public_url = public_url.rstrip("/")
-        self.links = ApprovalLinks(secret)
+        self.links = ApprovalLinks(hub_secret)
         self._sending: set[asyncio.Task[None]] = set()
         self._http = httpx.AsyncClient(timeout=10)
 

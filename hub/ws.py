@@ -132,7 +132,18 @@ async def _serve(
     client = SocketClient(websocket, role, hub.settings, hub.metrics)
     logs.bind(session_id=session_id, client=client.name, user=client.sender.user)
     hub.metrics.socket_opened(role)
-    await live.attach(client, role, resume)
+    try:
+        await live.attach(client, role, resume)
+        await _run(websocket, hub, live, client)
+    finally:  # also when attaching failed: the gauge must not drift
+        hub.metrics.socket_closed(role)
+        hub.metrics.merged.inc(client.merged)
+
+
+async def _run(
+    websocket: WebSocket, hub: HubState, live: SessionPort, client: SocketClient
+) -> None:
+    """Write frames and read them until either side ends."""
     tasks = [
         asyncio.create_task(client.pump()),
         asyncio.create_task(_read_frames(websocket, live, client, hub.settings.max_frame_bytes)),
@@ -141,8 +152,6 @@ async def _serve(
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        hub.metrics.socket_closed(role)
-        hub.metrics.merged.inc(client.merged)
         hub.watchdog.forget(client)
         live.detach(client)
         for task in tasks:

@@ -4,6 +4,7 @@ a phone's viewport."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -110,6 +111,10 @@ async def test_an_unwatched_approval_is_sent_signed_and_approved_from_a_phone(
         link = sent["approve_url"]
         forged = link.rsplit(".", 1)[0] + ".AAAA"
         assert (await client.get(forged)).status_code == 404
+        assert (await client.get("/approve/x.%C3%A9")).status_code == 404  # not ASCII: no 500
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        nul = await client.post(link, content="decision=reject&feedback=%00", headers=form)
+        assert nul.status_code == 422  # refused, and nothing decided
 
         page = await browser.new_page(viewport=PHONE)
         await page.goto(link)
@@ -121,9 +126,16 @@ async def test_an_unwatched_approval_is_sent_signed_and_approved_from_a_phone(
         await expect(page.get_by_test_id("title")).to_have_text("Approved")
         await page.goto(link)  # the link again: decided once, so it only says so
         await expect(page.get_by_test_id("title")).to_have_text("Already decided")
-        history = (await client.get("/sessions/away/history")).json()["messages"]
+        await last_message_is(client, "away", "Saved.")  # the turn goes on after the click
     assert (tmp_path / "workspace" / "notes.md").read_text() == "<b>hi</b>\n"
-    assert history[-1]["content"] == "Saved."
+
+
+async def last_message_is(client: httpx.AsyncClient, session_id: str, text: str) -> None:
+    """Until the session's last stored message is `text` (its run is in another process)."""
+    path = f"/sessions/{session_id}/history"
+    async with asyncio.timeout(10):
+        while (await client.get(path)).json()["messages"][-1]["content"] != text:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
 
 
 def test_a_link_names_one_approval_until_it_expires() -> None:

@@ -4,8 +4,10 @@ JSON object, and the lines of a run carry its session and run ids."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
+from hub.logs import _redact
 from tests.conftest import routed
 from tests.hub_process import HubProcess
 from tests.scripted_llm import Fail, ScriptedLLM, Text
@@ -39,3 +41,18 @@ async def test_json_lines_carry_the_session_and_run_they_concern(
     failed = next(line for line in lines if "turn failed" in line["event"])
     assert (failed["level"], failed["run_id"]) == ("warning", second)
     assert "a secret plan" not in hub.log.read_text()  # no message text in the logs
+
+
+def test_credentials_in_logged_urls_are_redacted() -> None:
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s" %d', (
+            "127.0.0.1", "GET", "/approve/eyJzIjoi.c2lnbmF0dXJl?x=1", 200
+        ), None,
+    )  # fmt: skip
+    socket = logging.LogRecord(
+        "uvicorn.error", logging.INFO, __file__, 1, '"WebSocket %s"', ("/ws/s1?ticket=t0k3n&a=b",),
+        None,
+    )  # fmt: skip
+    assert _redact(record) and _redact(socket)
+    assert record.getMessage() == '127.0.0.1 - "GET /approve/[redacted]?x=1" 200'
+    assert socket.getMessage() == '"WebSocket /ws/s1?ticket=[redacted]&a=b"'

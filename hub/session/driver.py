@@ -52,6 +52,10 @@ from tools.registry import TOOLS
 log = logging.getLogger(__name__)
 
 
+# How long an approval nobody watches waits before the webhook tells the user.
+UNWATCHED_GRACE_SECONDS = 5.0
+
+
 class LiveSession:
     def __init__(
         self,
@@ -73,6 +77,7 @@ class LiveSession:
         self.id = session_id
         self._notifier = notifier  # tells the user of approvals nobody watches
         self._notified: set[str] = set()
+        self._unwatched_check: asyncio.TimerHandle | None = None
         self.meter = SessionMeter(metrics)
         self.owner = owner  # the user it belongs to; None: the internal key's
         self.users = users or UserLimits()
@@ -158,8 +163,17 @@ class LiveSession:
         return "".join(self._streaming)
 
     def _tell_if_unwatched(self) -> None:
-        """Approvals wait and no IDE or console watches: the webhook tells the user, once each."""
-        if self._notifier is None or self.clients.watching:
+        """Approvals wait and no IDE or console watches: the webhook tells the user, once each.
+        Looked at after a grace period, so a client that reconnects (after a restart, a drop or
+        a move to another process), a decision on its way, or a shutdown tells nobody."""
+        if self._notifier is None or self.clients.watching or self._unwatched_check is not None:
+            return
+        loop = asyncio.get_running_loop()
+        self._unwatched_check = loop.call_later(UNWATCHED_GRACE_SECONDS, self._notify_unwatched)
+
+    def _notify_unwatched(self) -> None:
+        self._unwatched_check = None
+        if self._notifier is None or self.clients.watching or self.stopping:
             return
         for wait in self.machine.waits.values():
             if wait.kind == "approval" and wait.call_id not in self._notified:
@@ -284,6 +298,8 @@ class LiveSession:
     async def close(self) -> None:
         """Stop everything on shutdown; a running turn still stores its partial answer."""
         self._timers.clear()
+        if self._unwatched_check is not None:
+            self._unwatched_check.cancel()
         run = self._run
         self._apply(self.machine.close())
         if run is not None:
@@ -302,7 +318,8 @@ class LiveSession:
 
     async def _turn(self, work: Work) -> TurnOutcome:
         kind = "message" if work.kind == "message" else "continue"
-        logs.bind(session_id=self.id, run_id=work.run_id, user=self.owner)  # this task's lines
+        # This task's lines: the run, and who started it (the author of its message).
+        logs.bind(session_id=self.id, run_id=work.run_id, user=self.owner, client=work.author)
         self.meter.run_started()
         self.publish(p.RunStarted, run_id=work.run_id, agent=self.current_agent, kind=kind)
         if self.owner is not None:
