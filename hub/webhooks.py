@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -136,3 +137,43 @@ class ApprovalNotifier:
                 return
             log.info("approval webhook failed (%s); again in %gs", why, pause)
             await asyncio.sleep(pause)
+
+
+UNWATCHED_GRACE_SECONDS = 5.0  # how long an approval nobody watches waits before it is told
+
+
+class UnwatchedApprovals:
+    """One session's approvals that nobody watches, told to the user once each. Looked at
+    after a grace period, so a client that reconnects (after a restart, a drop, a move to
+    another process), a decision on its way, or a shutdown tells nobody."""
+
+    def __init__(
+        self,
+        notifier: ApprovalNotifier | None,
+        session_id: str,
+        unwatched: Callable[[], list[Wait]],  # the approvals waiting, if nobody watches now
+        grace_seconds: float = UNWATCHED_GRACE_SECONDS,
+    ) -> None:
+        self._notifier = notifier
+        self._session_id = session_id
+        self._unwatched = unwatched
+        self._grace = grace_seconds
+        self._told: set[str] = set()
+        self._check: asyncio.TimerHandle | None = None
+
+    def look(self) -> None:
+        """Something changed (an approval asked, a watcher gone): look again after the grace."""
+        if self._notifier is None or self._check is not None or not self._unwatched():
+            return
+        self._check = asyncio.get_running_loop().call_later(self._grace, self._tell)
+
+    def close(self) -> None:
+        if self._check is not None:
+            self._check.cancel()
+
+    def _tell(self) -> None:
+        self._check = None
+        for wait in self._unwatched():
+            if self._notifier is not None and wait.call_id not in self._told:
+                self._told.add(wait.call_id)
+                self._notifier.notify(self._session_id, wait)

@@ -46,14 +46,10 @@ from hub.session.machine import (
 from hub.session.perform import perform
 from hub.session.timers import Timers
 from hub.users import UserLimits
-from hub.webhooks import ApprovalNotifier
+from hub.webhooks import ApprovalNotifier, UnwatchedApprovals
 from tools.registry import TOOLS
 
 log = logging.getLogger(__name__)
-
-
-# How long an approval nobody watches waits before the webhook tells the user.
-UNWATCHED_GRACE_SECONDS = 5.0
 
 
 class LiveSession:
@@ -75,9 +71,8 @@ class LiveSession:
         notifier: ApprovalNotifier | None = None,
     ) -> None:
         self.id = session_id
-        self._notifier = notifier  # tells the user of approvals nobody watches
-        self._notified: set[str] = set()
-        self._unwatched_check: asyncio.TimerHandle | None = None
+        # Tells the user of approvals nobody watches (the webhook), once each.
+        self._unwatched = UnwatchedApprovals(notifier, session_id, self._unwatched_approvals)
         self.meter = SessionMeter(metrics)
         self.owner = owner  # the user it belongs to; None: the internal key's
         self.users = users or UserLimits()
@@ -162,32 +157,19 @@ class LiveSession:
         """The assistant message being streamed, as far as it has come."""
         return "".join(self._streaming)
 
-    def _tell_if_unwatched(self) -> None:
-        """Approvals wait and no IDE or console watches: the webhook tells the user, once each.
-        Looked at after a grace period, so a client that reconnects (after a restart, a drop or
-        a move to another process), a decision on its way, or a shutdown tells nobody."""
-        if self._notifier is None or self.clients.watching or self._unwatched_check is not None:
-            return
-        loop = asyncio.get_running_loop()
-        self._unwatched_check = loop.call_later(UNWATCHED_GRACE_SECONDS, self._notify_unwatched)
-
-    def _notify_unwatched(self) -> None:
-        self._unwatched_check = None
-        if self._notifier is None or self.clients.watching or self.stopping:
-            return
-        for wait in self.machine.waits.values():
-            if wait.kind == "approval" and wait.call_id not in self._notified:
-                self._notified.add(wait.call_id)
-                self._notifier.notify(self.id, wait)
+    def _unwatched_approvals(self) -> list[steps.Wait]:
+        if self.clients.watching or self.stopping:
+            return []
+        return [w for w in self.machine.waits.values() if w.kind == "approval"]
 
     def detach(self, client: Subscriber) -> None:
         self.clients.remove(client)
-        self._tell_if_unwatched()
+        self._unwatched.look()
         self._check_quiet()
 
     def detach_remote(self, name: str) -> None:
         self.clients.remove_remote(name)
-        self._tell_if_unwatched()
+        self._unwatched.look()
         self._check_quiet()
 
     def _check_quiet(self) -> None:
@@ -247,7 +229,7 @@ class LiveSession:
             case steps.Awaiting(wait=wait):
                 self.machine.awaiting(wait)
                 self._timers.arm(wait)
-                self._tell_if_unwatched()
+                self._unwatched.look()
             case steps.RunFailed(code=code, message=message):
                 log.warning("session %s: turn failed (%s): %s", self.id, code.value, message)
                 self.meter.error(code.value)
@@ -298,8 +280,7 @@ class LiveSession:
     async def close(self) -> None:
         """Stop everything on shutdown; a running turn still stores its partial answer."""
         self._timers.clear()
-        if self._unwatched_check is not None:
-            self._unwatched_check.cancel()
+        self._unwatched.close()
         run = self._run
         self._apply(self.machine.close())
         if run is not None:
