@@ -53,6 +53,7 @@ from hub.cluster.owner import Cluster
 from hub.config import Settings
 from hub.fanout import Retention
 from hub.identity import TokenVerifier
+from hub.llm_probe import LlmProbe
 from hub.metrics import HubMetrics
 from hub.registry import INTERRUPTED_NOTE, SessionRegistry
 from hub.state import HubState
@@ -103,6 +104,7 @@ def create_app(settings: Settings) -> Starlette:
         await mcp.start()
         mounted = MountedCalls(mcp, settings.approval_policy) if settings.mcp_servers else None
         metrics = HubMetrics()
+        probe = LlmProbe(settings.llm_proxy_url, settings.llm_api_key, settings.demo_llm)
         notifier = _approval_notifier(settings)
         plan_book = PlanBook()
         plans = PlanRunner(plan_book, workspace.checkpoints if workspace is not None else None)
@@ -168,6 +170,7 @@ def create_app(settings: Settings) -> Starlette:
             plan_book,
             metrics,
             notifier,
+            probe,
         )
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
             interrupted = await _close_interrupted_runs(store, cluster)
@@ -193,6 +196,7 @@ def create_app(settings: Settings) -> Starlette:
                     await cluster.bus.close()
                 await llm.close()
                 await mcp.aclose()
+                await probe.aclose()
                 if notifier is not None:
                     await notifier.aclose()
                 if tokenizer is not None:

@@ -61,6 +61,8 @@ async def health(request: Request) -> Response:
         "protocol_version": protocol.PROTOCOL_VERSION,
         # "reachable" as before when all is well; else what is wrong with it.
         "database": "reachable" if healthy else database,
+        # The model is not the hub's to restart: its state is told, and costs no 503.
+        "llm": await hub_state(request).llm_probe.state(),
     }
     if mcp := hub_state(request).mcp.health():
         body["mcp"] = mcp  # a server that is down costs its tools, not the hub's health

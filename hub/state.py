@@ -11,6 +11,7 @@ from db.store import Store
 from db.usage import UsageLedger
 from hub.auth import TicketBook
 from hub.config import Settings
+from hub.llm_probe import LlmProbe
 from hub.metrics import HubMetrics
 from hub.registry import SessionRegistry
 from hub.users import UserLimits
@@ -34,6 +35,7 @@ class HubState:
     plans: PlanBook
     metrics: HubMetrics
     approval_notifier: ApprovalNotifier | None
+    llm_probe: LlmProbe
 
 
 def hub_state(connection: HTTPConnection) -> HubState:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection
 
@@ -66,3 +67,27 @@ async def test_the_demo_model_streams_approves_and_plans_with_nothing_else_runni
         finished = await receive_until(ws, "run_finished")
     assert [s["status"] for s in done[-1]["steps"]] == ["done", "done"]
     assert "demo model" in answer(finished)
+
+
+async def test_without_a_model_health_says_so_and_the_first_message_names_the_demo(
+    tmp_path: Path,
+) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}/v1"
+    process = HubProcess(tmp_path, nowhere).start()
+    try:
+        async with httpx.AsyncClient(base_url=process.http_url) as client:
+            health = await client.get("/health")
+        async with ide(process, "no-model") as ws:
+            await receive(ws)
+            frames = await turn(ws, "hello")
+    finally:
+        process.stop()
+    assert (health.status_code, health.json()["llm"]) == (200, "unreachable")
+    (error,) = [f for f in frames if f["type"] == "error"]
+    assert error["code"] == "llm_error" and "AGENT_RUNTIME__LLM_PROXY_URL" in error["content"]
+    assert "--demo-llm" in error["content"]
+
+
+async def test_the_demo_hub_reports_its_model_as_the_demo(hub: HubProcess) -> None:
+    async with httpx.AsyncClient(base_url=hub.http_url) as client:
+        assert (await client.get("/health")).json()["llm"] == "demo"

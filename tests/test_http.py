@@ -36,6 +36,7 @@ async def test_health_needs_no_key_and_reports_the_database(app_client: httpx.As
         "version": "0.1.0",
         "protocol_version": protocol.PROTOCOL_VERSION,
         "database": "reachable",
+        "llm": "reachable",  # the scripted model answers
     }
 
 
