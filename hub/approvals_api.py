@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -13,7 +13,7 @@ from db.records import StoredRule
 from hub import protocol
 from hub.errors import ApiError
 from hub.protocol.text import Pattern
-from hub.requests import existing_session, read_json, read_model, submit, validation_error
+from hub.requests import existing_session, read_frame, read_model, submit
 from hub.state import hub_state
 from tools.mcp import PREFIX as MOUNTED
 from tools.registry import TOOLS
@@ -28,23 +28,11 @@ class NewAllowRule(BaseModel):
 async def decide_approval(request: Request) -> Response:
     """Answer a pending approval from outside the socket (first decision wins)."""
     session = await existing_session(request)
-    frame = await _decision(request)
+    frame = await read_frame(request, protocol.HitlDecision, call_id=request.path_params["call_id"])
     outcome = await submit(request, session.id, frame)
     return JSONResponse(
         {"call_id": frame.call_id, "decision": frame.decision, "run_id": outcome.run_id}
     )
-
-
-async def _decision(request: Request) -> protocol.HitlDecision:
-    """The body is the `hitl_decision` frame without its `type` and `call_id` (the path's)."""
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise ApiError(422, "body must be a JSON object", "invalid_request")
-    fields = body | {"type": "hitl_decision", "call_id": request.path_params["call_id"]}
-    try:
-        return protocol.HitlDecision.model_validate(fields)
-    except ValidationError as exc:
-        raise validation_error(exc) from None
 
 
 async def approval_history(request: Request) -> Response:

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from db.records import StoredSession
 from hub.errors import ApiError
 from hub.requests import existing_session
 from hub.state import hub_state
@@ -45,7 +46,7 @@ async def list_checkpoints(request: Request) -> Response:
 
 
 async def show_checkpoint(request: Request) -> Response:
-    checkpoints, checkpoint = await _checkpoint(request)
+    checkpoints, checkpoint = await _checkpoint(request, await existing_session(request))
     try:
         diff = await checkpoints.diff(checkpoint)
     except CheckpointError as exc:
@@ -62,7 +63,7 @@ async def restore_checkpoint(request: Request) -> Response:
         who = "this session" if busy == session.id else "another session"
         detail = f"{who} is running a turn on the workspace: wait for it, or cancel it"
         raise ApiError(409, detail, "session_busy")
-    checkpoints, checkpoint = await _checkpoint(request)
+    checkpoints, checkpoint = await _checkpoint(request, session)
     try:
         undo = await checkpoints.restore(session.id, checkpoint)
     except CheckpointError as exc:
@@ -70,8 +71,7 @@ async def restore_checkpoint(request: Request) -> Response:
     return JSONResponse({"restored": checkpoint_json(checkpoint), "undo": checkpoint_json(undo)})
 
 
-async def _checkpoint(request: Request) -> tuple[Checkpoints, Checkpoint]:
-    session = await existing_session(request)
+async def _checkpoint(request: Request, session: StoredSession) -> tuple[Checkpoints, Checkpoint]:
     checkpoints = hub_state(request).checkpoints
     if checkpoints is None:
         raise ApiError(409, OFF, "checkpoints_off")

@@ -14,7 +14,7 @@ from db.records import StoredPlan
 from hub import protocol
 from hub.checkpoints_api import OFF
 from hub.errors import ApiError
-from hub.requests import existing_session, read_json, submit, validation_error
+from hub.requests import existing_session, read_frame, submit, validation_error
 from hub.state import hub_state
 from tools.workspace.checkpoints import CheckpointError
 
@@ -50,15 +50,8 @@ async def show_plan(request: Request) -> Response:
 async def decide_plan(request: Request) -> Response:
     """The body is the `plan_decision` frame without `type` and `approval_request_id`."""
     session = await existing_session(request)
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise ApiError(422, "body must be a JSON object", "invalid_request")
     plan_id = request.path_params["plan_id"]
-    fields = body | {"type": "plan_decision", "approval_request_id": plan_id}
-    try:
-        frame = protocol.PlanDecision.model_validate(fields)
-    except ValidationError as exc:
-        raise validation_error(exc) from None
+    frame = await read_frame(request, protocol.PlanDecision, approval_request_id=plan_id)
     outcome = await submit(request, session.id, frame)
     return JSONResponse({"plan_id": plan_id, "decision": frame.decision, "run_id": outcome.run_id})
 

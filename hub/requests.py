@@ -13,11 +13,13 @@ from db.records import StoredSession
 from hub import protocol
 from hub.access import sender_for, session_for
 from hub.errors import ApiError
+from hub.protocol.base import Frame
 from hub.session.commands import Accepted, Command, Refused
 from hub.state import hub_state
 from tools.validation import describe
 
 M = TypeVar("M", bound=BaseModel)
+F = TypeVar("F", bound=Frame)
 MAX_PAGE = 200
 
 
@@ -96,6 +98,18 @@ async def submit(request: Request, session_id: str, frame: protocol.ClientFrame)
     if isinstance(outcome, Refused):
         raise refusal_error(outcome)
     return outcome
+
+
+async def read_frame(request: Request, model: type[F], **from_path: str) -> F:
+    """A client frame whose body is the frame without `type` and the fields the path gives."""
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise ApiError(422, "body must be a JSON object", "invalid_request")
+    kind = model.model_fields["type"].default
+    try:
+        return model.model_validate(body | {"type": kind, **from_path})
+    except ValidationError as exc:
+        raise validation_error(exc) from None
 
 
 async def read_model(request: Request, model: type[M]) -> M:

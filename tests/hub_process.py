@@ -83,3 +83,13 @@ class HubProcess:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+def unattended_hub(tmp_path: Path, llm_url: str, workspace: Path) -> HubProcess:
+    """A started hub that runs the file tools itself in `workspace`, asking nobody first."""
+    return HubProcess(
+        tmp_path,
+        llm_url,
+        AGENT_RUNTIME__WORKSPACE_ROOT=str(workspace),
+        AGENT_RUNTIME__APPROVAL_POLICY="{}",
+    ).start()

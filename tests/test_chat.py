@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import API_KEY, routed
-from tests.hub_process import HubProcess
+from tests.hub_process import HubProcess, unattended_hub
 from tests.scripted_llm import ScriptedLLM, Text, ToolCalls
 
 ESCAPES = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>]|\r")
@@ -145,12 +145,7 @@ async def test_checkpoints_are_listed_shown_and_restored_from_the_prompt(
     workspace = tmp_path / "workspace"
     workspace.mkdir()
     (workspace / "todo.md").write_text("- one\n")
-    hub = HubProcess(
-        tmp_path,
-        llm.base_url,
-        AGENT_RUNTIME__WORKSPACE_ROOT=str(workspace),
-        AGENT_RUNTIME__APPROVAL_POLICY="{}",
-    ).start()
+    hub = unattended_hub(tmp_path, llm.base_url, workspace)
     try:
         write = ToolCalls([("t-1", "write_file", {"path": "todo.md", "content": "- two\n"})])
         llm.push(routed(), write, Text(["Rewritten."]))

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import routed
-from tests.hub_process import HubProcess
+from tests.hub_process import unattended_hub
 from tests.scripted_llm import ScriptedLLM, Text, ToolCalls
 from tests.socket_client import AUTH, ide, receive, receive_until, send
 from tools.workspace.checkpoints import Checkpoints
@@ -110,12 +110,7 @@ async def test_a_turns_writes_are_checkpointed_shown_and_undone_over_rest(
     workspace = tmp_path / "workspace"
     workspace.mkdir()
     (workspace / "app.py").write_text("print('v1')\n")
-    hub = HubProcess(
-        tmp_path,
-        llm.base_url,
-        AGENT_RUNTIME__WORKSPACE_ROOT=str(workspace),
-        AGENT_RUNTIME__APPROVAL_POLICY="{}",
-    ).start()
+    hub = unattended_hub(tmp_path, llm.base_url, workspace)
     writes = ToolCalls(
         [
             ("w-1", "write_file", {"path": "app.py", "content": "print('v2')\n"}),

@@ -24,7 +24,7 @@ from db.store import Store
 from hub import protocol as p
 from hub.session.driver import LiveSession
 from tests.frames import Recorder, say, send
-from tests.hub_process import HubProcess
+from tests.hub_process import HubProcess, unattended_hub
 from tests.scripted_llm import Hang, ScriptedLLM, Text, ToolCalls
 from tests.socket_client import AUTH, ide, receive, receive_until
 from tests.socket_client import send as send_frame
@@ -261,12 +261,7 @@ async def test_on_a_hub_workspace_each_step_shows_what_it_changed(
 ) -> None:
     workspace = tmp_path / "workspace"
     workspace.mkdir()
-    hub = HubProcess(
-        tmp_path,
-        llm.base_url,
-        AGENT_RUNTIME__WORKSPACE_ROOT=str(workspace),
-        AGENT_RUNTIME__APPROVAL_POLICY="{}",
-    ).start()
+    hub = unattended_hub(tmp_path, llm.base_url, workspace)
     write = ToolCalls([("w-1", "write_file", {"path": "hello.py", "content": "print('hi')\n"})])
     llm.push(plan_route(), propose(STEPS[:2]))
     try:
