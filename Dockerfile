@@ -1,12 +1,19 @@
 # syntax=docker/dockerfile:1
 
-# ---- builder: resolve the locked environment into /app/.venv -------------------------------
-FROM python:3.11-slim AS builder
-
+# Both base images can be replaced (CI builds them from Debian's packages, .ci/image): the
+# Python one must have python3.11 on PATH and apt, the uv one /uv and /uvx at its root.
+ARG PYTHON_IMAGE=python:3.11-slim
 # Pinned to the uv that wrote uv.lock; bump together.
-COPY --from=ghcr.io/astral-sh/uv:0.13.9 /uv /uvx /bin/
+ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9
 
-# Use the image's /usr/local/bin/python3.11 (same path in the runtime stage), never a
+FROM ${UV_IMAGE} AS uv
+
+# ---- builder: resolve the locked environment into /app/.venv -------------------------------
+FROM ${PYTHON_IMAGE} AS builder
+
+COPY --from=uv /uv /uvx /bin/
+
+# Use the image's python3.11 (the same path in the runtime stage), never a
 # uv-managed download; compile bytecode once here; copy out of the cache mount, not hardlink.
 ENV UV_PYTHON_DOWNLOADS=never \
     UV_PYTHON=python3.11 \
@@ -26,7 +33,7 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev
 
 # ---- runtime ----------------------------------------------------------------------------
-FROM python:3.11-slim
+FROM ${PYTHON_IMAGE}
 
 # bubblewrap: execute_command's sandbox when AGENT_RUNTIME__WORKSPACE_ROOT is set (unprivileged
 # user namespaces must be allowed by the host for it to work as a non-root user).

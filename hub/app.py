@@ -7,6 +7,7 @@ import contextlib
 import gc
 import hashlib
 import logging
+import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -55,8 +56,10 @@ from hub.fanout import Retention
 from hub.identity import TokenVerifier
 from hub.llm_probe import LlmProbe
 from hub.metrics import HubMetrics
+from hub.model_calls import ObservedModel
 from hub.registry import INTERRUPTED_NOTE, SessionRegistry
 from hub.state import HubState
+from hub.tracing import Tracing
 from hub.users import UserLimits
 from hub.watchdog import SocketWatchdog
 from hub.webhooks import ApprovalNotifier
@@ -86,6 +89,8 @@ def create_app(settings: Settings) -> Starlette:
             # turn past the hundredth paid for a new TCP connection to the model.
             http_client=openai.DefaultAsyncHttpxClient(limits=LLM_CONNECTIONS),
         )
+        metrics = HubMetrics()
+        tracing = Tracing(os.environ)  # the OTEL_* variables are the SDK's own
         model: ChatModel = (
             DemoModel()
             if settings.demo_llm
@@ -93,6 +98,8 @@ def create_app(settings: Settings) -> Starlette:
                 llm, settings.llm_model, settings.llm_temperature, settings.llm_stream_usage
             )
         )
+        name = "demo" if settings.demo_llm else settings.llm_model
+        model = ObservedModel(model, name, metrics, tracing.tracer)
         workspace = None
         if settings.workspace_root is not None:
             workspace = WorkspaceExecutor(
@@ -103,7 +110,6 @@ def create_app(settings: Settings) -> Starlette:
         mcp = McpServers(settings.mcp_servers)
         await mcp.start()
         mounted = MountedCalls(mcp, settings.approval_policy) if settings.mcp_servers else None
-        metrics = HubMetrics()
         probe = LlmProbe(settings.llm_proxy_url, settings.llm_api_key, settings.demo_llm)
         notifier = _approval_notifier(settings)
         plan_book = PlanBook()
@@ -133,7 +139,7 @@ def create_app(settings: Settings) -> Starlette:
         retention = Retention(
             settings.resume_frames, settings.resume_seconds, settings.resume_max_frames
         )
-        cluster = await _join_cluster(settings)
+        cluster = await _join_cluster(settings, metrics)
         users = UserLimits(
             settings.max_connections_per_user,
             settings.max_messages_per_second_per_user,
@@ -151,6 +157,7 @@ def create_app(settings: Settings) -> Starlette:
             users=users,
             metrics=metrics,
             notifier=notifier,
+            tracer=tracing.tracer,
         )
         metrics.watch(registry.counts)
         watchdog = SocketWatchdog(
@@ -201,6 +208,7 @@ def create_app(settings: Settings) -> Starlette:
                     await notifier.aclose()
                 if tokenizer is not None:
                     await tokenizer.close()
+                tracing.shutdown()
 
     return Starlette(
         routes=[
@@ -248,7 +256,7 @@ def _startup_line(settings: Settings) -> str:
     )
 
 
-async def _join_cluster(settings: Settings) -> Cluster | None:
+async def _join_cluster(settings: Settings, metrics: HubMetrics) -> Cluster | None:
     if settings.bus_url is None:
         return None
     bus = RedisBus(
@@ -257,6 +265,7 @@ async def _join_cluster(settings: Settings) -> Cluster | None:
         lease_seconds=settings.bus_lease_seconds,
         keep_frames=settings.resume_max_frames,
         keep_seconds=settings.resume_seconds,
+        on_lag=metrics.bus_lag,
     )
     await bus.start()
     log.info("hub process %s joined the cluster at %s", bus.instance_id, settings.bus_url)

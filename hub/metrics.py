@@ -22,6 +22,7 @@ from hub.protocol.hub import HubFrameModel
 # Seconds: from a few milliseconds (a hub's own overhead) to a slow model's minute.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 WAIT_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 900, 3600)  # a human deciding
+BUS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
 
 class HubMetrics:
@@ -38,6 +39,19 @@ class HubMetrics:
             "agent_hub_time_to_first_token_seconds",
             "From the start of a run to its first streamed token.",
             buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self._model_calls = Histogram(
+            "agent_hub_model_call_seconds",
+            "Model calls, from the request to the stream's end, by purpose and outcome.",
+            ["purpose", "outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self._bus_lag = Histogram(
+            "agent_hub_bus_lag_seconds",
+            "From the owner appending frames to Redis to a relaying process reading them.",
+            buckets=BUS_BUCKETS,
             registry=r,
         )
         self._errors = Counter(
@@ -84,6 +98,12 @@ class HubMetrics:
 
     def first_token(self, seconds: float) -> None:
         self._first_token.observe(seconds)
+
+    def model_call(self, purpose: str, outcome: str, seconds: float) -> None:
+        self._model_calls.labels(purpose, outcome).observe(seconds)
+
+    def bus_lag(self, seconds: float) -> None:
+        self._bus_lag.observe(max(0.0, seconds))  # clocks of two hosts may disagree
 
     def error(self, code: str) -> None:
         self._errors.labels(code).inc()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
+from opentelemetry.trace import Tracer
+
 from agents.definitions import DEFAULT_AGENT
 from agents.run.engine import TurnEngine
 from agents.vocab import ErrorCode
@@ -57,8 +59,10 @@ class SessionRegistry:
         users: UserLimits | None = None,
         metrics: HubMetrics | None = None,
         notifier: ApprovalNotifier | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self._cluster = cluster
+        self._tracer = tracer
         self._metrics = metrics
         self._notifier = notifier
         self._users = users or UserLimits()
@@ -138,6 +142,7 @@ class SessionRegistry:
             users=self._users,
             metrics=self._metrics,
             notifier=self._notifier,
+            tracer=self._tracer,
         )
         earlier = await self._store.record_epoch(row.id, live.frames.epoch)
         live.frames.earlier_epochs = frozenset(earlier)

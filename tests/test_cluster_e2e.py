@@ -20,6 +20,7 @@ from websockets.exceptions import InvalidStatus
 from hub.identity import issue_token
 from tests.conftest import routed
 from tests.hub_process import HubProcess
+from tests.prometheus import scrape, value
 from tests.scripted_llm import Hang, ScriptedLLM, Text, ToolCalls
 from tests.socket_client import AUTH, ide, receive, receive_until, send
 
@@ -133,6 +134,11 @@ async def test_clients_on_two_processes_share_one_live_session(
     assert seen_a + end_a == seen_b + end_b
     assert tokens(seen_b) == "from process A"
     assert end_b[-1]["reason"] == "cancelled"
+    # B relayed A's frames from Redis: how long they waited there is measured, and short.
+    relayed, owned = await scrape(b), await scrape(a)
+    reads = value(relayed, "agent_hub_bus_lag_seconds_count")
+    assert reads >= 1 and value(relayed, "agent_hub_bus_lag_seconds_sum") / reads < 0.5
+    assert value(owned, "agent_hub_bus_lag_seconds_count") == 0  # A sent its own clients
 
 
 async def test_an_approval_on_one_process_is_answered_on_the_other(

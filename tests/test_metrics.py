@@ -1,5 +1,5 @@
 """`GET /metrics` scraped from a real hub and parsed with prometheus_client's own parser,
-after a scripted turn, an approval and a cancel: the counts are what happened."""
+after a scripted turn, an approval, a cancel and a model error: the counts are what happened."""
 
 from __future__ import annotations
 
@@ -8,14 +8,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import routed
 from tests.hub_process import HubProcess
-from tests.scripted_llm import Hang, ScriptedLLM, Text, ToolCalls
-from tests.socket_client import AUTH, ide, receive, receive_until, send
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+from tests.prometheus import scrape, value
+from tests.scripted_llm import Fail, Hang, ScriptedLLM, Text, ToolCalls
+from tests.socket_client import ide, receive, receive_until, send
 
 
 @pytest.fixture
@@ -25,26 +23,12 @@ def hub(tmp_path: Path, llm: ScriptedLLM) -> Iterator[HubProcess]:
     process.stop()
 
 
-async def scrape(hub: HubProcess) -> Samples:
-    async with httpx.AsyncClient(base_url=hub.http_url, headers=AUTH) as client:
-        reply = await client.get("/metrics")
-    assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/plain")
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(reply.text)
-        for s in family.samples
-    }
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
-
-
-async def test_metrics_count_turns_approvals_cancels_and_sockets(
+async def test_metrics_count_turns_approvals_cancels_model_calls_and_sockets(
     hub: HubProcess, llm: ScriptedLLM
 ) -> None:
     write = ToolCalls([("m-1", "write_file", {"path": "a.md", "content": "x"})])
     llm.push(routed(), Text(["Hello ", "there."]), write, Text(["Written."]), Hang(["Thinking"]))
+    llm.push(Fail(503, "overloaded"))
     async with ide(hub, "metered") as ws:
         await receive(ws)
         await send(ws, type="user_message", content="hi", role="user")
@@ -60,12 +44,21 @@ async def test_metrics_count_turns_approvals_cancels_and_sockets(
         await receive_until(ws, "assistant_message", token="Thinking")
         await send(ws, type="cancel")
         await receive_until(ws, "run_finished", reason="cancelled")
+        await send(ws, type="user_message", content="again", role="user")
+        await receive_until(ws, "run_finished", reason="error")
         connected = await scrape(hub)
     llm.release()
     runs = "agent_hub_runs_total"
     assert value(connected, runs, agent="coder", reason="completed") == 2
     assert value(connected, runs, agent="coder", reason="waiting") == 2
     assert value(connected, runs, agent="coder", reason="cancelled") == 1
+    assert value(connected, runs, agent="coder", reason="error") == 1
+    calls = "agent_hub_model_call_seconds_count"
+    assert value(connected, calls, purpose="routing", outcome="ok") == 1
+    assert value(connected, calls, purpose="answer", outcome="ok") == 3
+    assert value(connected, calls, purpose="answer", outcome="cancelled") == 1
+    assert value(connected, calls, purpose="answer", outcome="error") == 1
+    assert value(connected, "agent_hub_bus_lag_seconds_count") == 0  # one process, no bus
     assert value(connected, "agent_hub_time_to_first_token_seconds_count") == 3
     assert value(connected, "agent_hub_approval_wait_seconds_count", decision="approve") == 1
     assert value(waiting, "agent_hub_approvals_pending") == 1

@@ -13,13 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import redis.asyncio as redis
 
 log = logging.getLogger(__name__)
+READ_BATCH = 500  # frames a relay reads at once
 
 _RENEW_IF_MINE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -43,6 +45,7 @@ class RedisBus:
         lease_seconds: float = 15.0,
         keep_frames: int = 20_000,
         keep_seconds: float = 600.0,
+        on_lag: Callable[[float], None] | None = None,
     ) -> None:
         self.instance_id = uuid.uuid4().hex[:12]
         # redis-py's stubs type replies as bytes | str | Awaitable; the hub reads bytes.
@@ -51,6 +54,7 @@ class RedisBus:
         self._lease_ms = int(lease_seconds * 1000)
         self._keep_frames = keep_frames
         self._keep_ms = int(keep_seconds * 1000)
+        self._on_lag = on_lag  # told, for each read of frames, how long its first one waited
         self._outgoing: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._sender: asyncio.Task[None] | None = None
 
@@ -102,9 +106,10 @@ class RedisBus:
 
     async def append(self, session_id: str, epoch: str, frames: list[tuple[int, str]]) -> None:
         key = self._key("frames", session_id, epoch)
+        appended = f"{time.time():.4f}"  # when, for the readers' lag
         async with self._redis.pipeline(transaction=False) as pipe:
             for seq, text in frames:
-                pipe.xadd(key, {"f": text}, id=f"{seq}-1", maxlen=self._keep_frames)
+                pipe.xadd(key, {"f": text, "t": appended}, id=f"{seq}-1", maxlen=self._keep_frames)
             pipe.pexpire(key, self._keep_ms)
             await pipe.execute()
 
@@ -112,9 +117,14 @@ class RedisBus:
         """The frames after `after_seq`, in order, then live ones as the owner appends them."""
         key = self._key("frames", session_id, epoch)
         last = f"{after_seq}-1"
+        live = False  # caught up with the stream: what a read finds now was appended just now
         while True:
-            found = await self._redis.xread({key: last}, block=1000, count=500)
+            found = await self._redis.xread({key: last}, block=1000, count=READ_BATCH)
+            live = live or not found
             for _, entries in found:
+                if live and self._on_lag is not None and b"t" in entries[0][1]:
+                    self._on_lag(time.time() - float(entries[0][1][b"t"]))
+                live = len(entries) < READ_BATCH
                 for entry_id, fields in entries:
                     last = entry_id.decode()
                     yield fields[b"f"].decode()

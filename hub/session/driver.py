@@ -15,6 +15,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
+from opentelemetry.trace import NoOpTracer, Tracer
+
 from agents.definitions import AGENTS, AgentSpec
 from agents.ports import HistoryStore
 from agents.run import results, steps
@@ -45,6 +47,7 @@ from hub.session.machine import (
 )
 from hub.session.perform import perform
 from hub.session.timers import Timers
+from hub.tracing import SessionTraces
 from hub.users import UserLimits
 from hub.webhooks import ApprovalNotifier, UnwatchedApprovals
 from tools.registry import TOOLS
@@ -69,11 +72,13 @@ class LiveSession:
         users: UserLimits | None = None,
         metrics: HubMetrics | None = None,
         notifier: ApprovalNotifier | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.id = session_id
         # Tells the user of approvals nobody watches (the webhook), once each.
         self._unwatched = UnwatchedApprovals(notifier, session_id, self._unwatched_approvals)
         self.meter = SessionMeter(metrics)
+        self.traces = SessionTraces(tracer or NoOpTracer(), session_id)
         self.owner = owner  # the user it belongs to; None: the internal key's
         self.users = users or UserLimits()
         self.current_agent = current_agent
@@ -218,12 +223,16 @@ class LiveSession:
                 self._streaming = []
             case steps.AgentSwitched(to_agent=to_agent):
                 self.current_agent = to_agent
-            case steps.ApprovalResolved(call_id=call_id, decision=decision):
+            case steps.ToolAnnounced(call_id=call_id, tool_name=name, agent=agent):
+                self.traces.tool_announced(call_id, name, agent, event.requires_approval)
+            case steps.ApprovalResolved(call_id=call_id, decision=decision, decided_by=by):
                 if (wait := self.machine.waits.get(call_id)) is not None:
                     self.meter.approval_decided(decision, wait.since)
+                self.traces.approval_decided(call_id, decision, by)
                 self._timers.disarm(call_id)
                 self.machine.answered(call_id)
-            case steps.ToolFinished(call_id=call_id):
+            case steps.ToolFinished(call_id=call_id, status=status):
+                self.traces.tool_finished(call_id, status)
                 self._timers.disarm(call_id)
                 self.machine.answered(call_id)
             case steps.Awaiting(wait=wait):
@@ -285,6 +294,7 @@ class LiveSession:
         self._apply(self.machine.close())
         if run is not None:
             await asyncio.wait({run})
+        self.traces.close()
 
     def _apply(self, effects: list[Effect]) -> None:
         for effect in effects:
@@ -302,6 +312,7 @@ class LiveSession:
         # This task's lines: the run, and who started it (the author of its message).
         logs.bind(session_id=self.id, run_id=work.run_id, user=self.owner, client=work.author)
         self.meter.run_started()
+        self.traces.run_started(work.run_id, self.current_agent, kind)
         self.publish(p.RunStarted, run_id=work.run_id, agent=self.current_agent, kind=kind)
         if self.owner is not None:
             self.users.run_started(self.owner, self.id)
@@ -338,6 +349,7 @@ class LiveSession:
             log.exception("session %s: could not mark run %s ended", self.id, work.run_id)
         waiting = list(self.machine.waits) if outcome.reason == "waiting" else []
         took = self.meter.run_ended(self.current_agent, outcome.reason)
+        self.traces.run_ended(self.current_agent, outcome.reason)
         log.info("run ended: %s (%s, %.2fs)", outcome.reason, self.current_agent, took)
         self.publish(
             p.RunFinished,
