@@ -55,7 +55,8 @@ class Container:
         """Run the image's own HEALTHCHECK until it passes; the state podman records."""
         async with asyncio.timeout(60):
             while podman("healthcheck", "run", self.name, check=False).returncode != 0:
-                if podman("inspect", "--format", "{{.State.Running}}", self.name).stdout != "true\n":
+                running = podman("inspect", "--format", "{{.State.Running}}", self.name)
+                if running.stdout.strip() != "true":
                     raise AssertionError(f"the container stopped:\n{self.logs()}")
                 await asyncio.sleep(0.5)
         return podman("inspect", "--format", "{{.State.Health.Status}}", self.name).stdout.strip()

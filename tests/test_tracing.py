@@ -28,6 +28,7 @@ class OtlpReceiver:
 
     def __init__(self) -> None:
         self.spans: list[dict[str, Any]] = []
+        self._arrived = threading.Condition()
         self.services: set[str] = set()
         receiver = self
 
@@ -51,6 +52,11 @@ class OtlpReceiver:
 
     def take(self, request: ExportTraceServiceRequest, path: str) -> None:
         assert path == "/v1/traces"
+        with self._arrived:
+            self._take(request)
+            self._arrived.notify_all()
+
+    def _take(self, request: ExportTraceServiceRequest) -> None:
         for resource_spans in request.resource_spans:
             self.services |= {
                 a.value.string_value
@@ -77,9 +83,11 @@ class OtlpReceiver:
         return sorted((s for s in self.spans if s["name"].startswith(prefix)), key=_start)
 
     async def wait_for(self, count: int) -> None:
-        async with asyncio.timeout(10):
-            while len(self.spans) < count:
-                await asyncio.sleep(0.05)
+        def arrived() -> bool:
+            with self._arrived:
+                return self._arrived.wait_for(lambda: len(self.spans) >= count, timeout=10)
+
+        assert await asyncio.to_thread(arrived), f"{len(self.spans)} spans of {count} came"
 
     def close(self) -> None:
         self._server.shutdown()
