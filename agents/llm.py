@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx2  # the transport the openai SDK is built on
 import openai
@@ -44,8 +44,30 @@ class FunctionCall:
     usage: Usage | None
 
 
+# How a model call failed, for the metrics' label: never the model's own words.
+LLMErrorKind = Literal[
+    "unreachable",  # no connection to the endpoint
+    "timeout",  # the request took longer than it may
+    "http_429",  # rate limited
+    "http_4xx",  # the endpoint refused the request (auth, model name, context length…)
+    "http_5xx",  # the endpoint or the model behind it failed
+    "stream_broken",  # the stream or the connection ended early
+    "malformed",  # what came back is not what the API says it is
+    "model_error",  # the body or the stream said error
+    "no_call",  # a forced call came back without a usable call to the function
+]
+
+
 class LLMError(Exception):
     """The model could not be reached or its stream broke; the message is safe to show."""
+
+    def __init__(self, message: str, kind: LLMErrorKind) -> None:
+        super().__init__(message)
+        self.kind: LLMErrorKind = kind
+
+
+def http_kind(status: int) -> LLMErrorKind:
+    return "http_429" if status == 429 else "http_4xx" if status < 500 else "http_5xx"
 
 
 class OpenAIChatModel:
@@ -101,22 +123,28 @@ class OpenAIChatModel:
             finally:
                 await response.aclose()
         except openai.APIStatusError as exc:
-            raise LLMError(f"LLM endpoint answered HTTP {exc.status_code}: {exc.message}") from exc
+            raise LLMError(
+                f"LLM endpoint answered HTTP {exc.status_code}: {exc.message}",
+                http_kind(exc.status_code),
+            ) from exc
         except openai.APIConnectionError as exc:
             if isinstance(exc, openai.APITimeoutError):
-                raise LLMError(f"LLM stream failed: {type(exc).__name__}: {exc}") from exc
+                message = f"LLM stream failed: {type(exc).__name__}: {exc}"
+                raise LLMError(message, "timeout") from exc
             raise self._unreachable(exc) from exc
         except (openai.APIError, httpx2.HTTPError) as exc:
-            raise LLMError(f"LLM stream failed: {type(exc).__name__}: {exc}") from exc
+            message = f"LLM stream failed: {type(exc).__name__}: {exc}"
+            raise LLMError(message, "stream_broken") from exc
         except orjson.JSONDecodeError as exc:
-            raise LLMError(f"LLM sent a malformed stream chunk: {exc}") from exc
-        raise LLMError("LLM stream ended before [DONE]")
+            raise LLMError(f"LLM sent a malformed stream chunk: {exc}", "malformed") from exc
+        raise LLMError("LLM stream ended before [DONE]", "stream_broken")
 
     def _unreachable(self, exc: Exception) -> LLMError:
         return LLMError(
             f"cannot reach the LLM at {self._client.base_url} ({type(exc).__name__}: {exc}); "
             "is it running, and is AGENT_RUNTIME__LLM_PROXY_URL right? (To try the hub without "
-            "a model: agent-hub serve --demo-llm)"
+            "a model: agent-hub serve --demo-llm)",
+            "unreachable",
         )
 
     async def call_function(
@@ -152,15 +180,19 @@ class OpenAIChatModel:
             )
             body = orjson.loads(raw.content)
         except openai.APITimeoutError as exc:
-            raise LLMError(f"LLM did not answer within {timeout:g}s") from exc
+            raise LLMError(f"LLM did not answer within {timeout:g}s", "timeout") from exc
         except openai.APIStatusError as exc:
-            raise LLMError(f"LLM endpoint answered HTTP {exc.status_code}: {exc.message}") from exc
+            raise LLMError(
+                f"LLM endpoint answered HTTP {exc.status_code}: {exc.message}",
+                http_kind(exc.status_code),
+            ) from exc
         except openai.APIConnectionError as exc:
             raise self._unreachable(exc) from exc
         except (openai.APIError, httpx2.HTTPError) as exc:
-            raise LLMError(f"LLM request failed: {type(exc).__name__}: {exc}") from exc
+            message = f"LLM request failed: {type(exc).__name__}: {exc}"
+            raise LLMError(message, "stream_broken") from exc
         except orjson.JSONDecodeError as exc:
-            raise LLMError(f"LLM sent a malformed response body: {exc}") from exc
+            raise LLMError(f"LLM sent a malformed response body: {exc}", "malformed") from exc
         arguments = _function_arguments(body, name)
         return FunctionCall(arguments, Usage.from_openai(body.get("usage")))
 
@@ -191,7 +223,7 @@ async def event_payloads(response: httpx2.Response) -> AsyncIterator[bytes]:
 
 def _deltas(chunk: dict[str, Any]) -> list[str | ToolCallFragment | Usage]:
     if "error" in chunk:
-        raise LLMError(f"LLM reported an error mid-stream: {chunk['error']}")
+        raise LLMError(f"LLM reported an error mid-stream: {chunk['error']}", "model_error")
     out: list[str | ToolCallFragment | Usage] = []
     for choice in chunk.get("choices") or ():
         delta = choice.get("delta") or {}
@@ -215,9 +247,9 @@ def _deltas(chunk: dict[str, Any]) -> list[str | ToolCallFragment | Usage]:
 def _function_arguments(body: object, name: str) -> dict[str, Any]:
     """The parsed arguments of the first call to `name` in a chat completion body."""
     if not isinstance(body, dict):
-        raise LLMError("LLM response is not a JSON object")
+        raise LLMError("LLM response is not a JSON object", "malformed")
     if "error" in body:
-        raise LLMError(f"LLM reported an error: {body['error']}")
+        raise LLMError(f"LLM reported an error: {body['error']}", "model_error")
     seen: list[str] = []
     for choice in body.get("choices") or ():
         message = choice.get("message") if isinstance(choice, dict) else None
@@ -235,10 +267,12 @@ def _function_arguments(body: object, name: str) -> dict[str, Any]:
             try:
                 parsed = orjson.loads(arguments) if isinstance(arguments, str | bytes) else None
             except orjson.JSONDecodeError as exc:
-                raise LLMError(f"LLM called {name} with malformed JSON arguments: {exc}") from exc
+                message = f"LLM called {name} with malformed JSON arguments: {exc}"
+                raise LLMError(message, "no_call") from exc
             if not isinstance(parsed, dict):
-                raise LLMError(f"LLM called {name} with arguments that are not a JSON object")
+                message = f"LLM called {name} with arguments that are not a JSON object"
+                raise LLMError(message, "no_call")
             return parsed
     if seen:
-        raise LLMError(f"LLM called {', '.join(seen)} instead of {name}")
-    raise LLMError(f"LLM answered without calling {name}")
+        raise LLMError(f"LLM called {', '.join(seen)} instead of {name}", "no_call")
+    raise LLMError(f"LLM answered without calling {name}", "no_call")

@@ -48,6 +48,12 @@ class HubMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self._llm_errors = Counter(
+            "agent_hub_llm_errors",
+            "Model calls that failed, by kind (unreachable, timeout, http_5xx, …).",
+            ["kind"],
+            registry=r,
+        )
         self._bus_lag = Histogram(
             "agent_hub_bus_lag_seconds",
             "From the owner appending frames to Redis to a relaying process reading them.",
@@ -101,6 +107,9 @@ class HubMetrics:
 
     def model_call(self, purpose: str, outcome: str, seconds: float) -> None:
         self._model_calls.labels(purpose, outcome).observe(seconds)
+
+    def llm_error(self, kind: str) -> None:
+        self._llm_errors.labels(kind).inc()
 
     def bus_lag(self, seconds: float) -> None:
         self._bus_lag.observe(max(0.0, seconds))  # clocks of two hosts may disagree

@@ -42,7 +42,7 @@ class ObservedModel:
             outcome = "cancelled"  # a cancel or a timeout: neither ok nor the model's fault
             raise
         except Exception as exc:
-            span.set_status(Status(StatusCode.ERROR, _safe(exc)))
+            self._failed(span, exc)
             raise
         finally:
             self._end(span, "answer", outcome, started)
@@ -65,7 +65,7 @@ class ObservedModel:
             outcome = "cancelled"
             raise
         except Exception as exc:
-            span.set_status(Status(StatusCode.ERROR, _safe(exc)))
+            self._failed(span, exc)
             raise
         finally:
             self._end(span, "routing", outcome, started)
@@ -81,15 +81,20 @@ class ObservedModel:
             },
         )
 
+    def _failed(self, span: Span, exc: Exception) -> None:
+        kind: str
+        if isinstance(exc, LLMError):
+            kind, shown = exc.kind, str(exc)  # its message is written to be shown
+            self._metrics.llm_error(kind)
+        else:
+            kind = shown = type(exc).__name__  # a bug's message may hold anything
+        span.set_attribute("error.type", kind)
+        span.set_status(Status(StatusCode.ERROR, shown))
+
     def _end(self, span: Span, purpose: str, outcome: str, started: float) -> None:
         self._metrics.model_call(purpose, outcome, time.monotonic() - started)
         span.set_attribute("agent_hub.model_call.outcome", outcome)
         span.end()
-
-
-def _safe(exc: Exception) -> str:
-    """An `LLMError`'s message is written to be shown; anything else is named only."""
-    return str(exc) if isinstance(exc, LLMError) else type(exc).__name__
 
 
 def _usage(span: Span, usage: Usage) -> None:

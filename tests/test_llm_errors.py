@@ -8,7 +8,7 @@ import pytest
 from agents.llm import LLMError, OpenAIChatModel
 from hub.cli import _dev_key
 from hub.config import SettingsError, load_settings
-from tests.scripted_llm import ScriptedLLM, Text
+from tests.scripted_llm import Cut, Fail, Reply, ScriptedLLM, Text
 
 
 def test_a_proxy_url_that_is_not_a_url_is_refused_at_start() -> None:
@@ -25,6 +25,7 @@ async def test_an_unreachable_model_is_named_with_its_url_and_setting() -> None:
             pass
     assert "http://127.0.0.1:9/v1" in str(failed.value)
     assert "AGENT_RUNTIME__LLM_PROXY_URL" in str(failed.value)
+    assert failed.value.kind == "unreachable"
     with pytest.raises(LLMError, match="AGENT_RUNTIME__LLM_PROXY_URL"):
         await model.call_function([{"role": "user", "content": "hi"}], {"name": "f"}, 2)
     await client.close()
@@ -45,3 +46,22 @@ async def test_streamed_calls_keep_their_connection_alive(llm: ScriptedLLM) -> N
         assert "".join(p for p in parts if isinstance(p, str)) == "ab"
     await client.close()
     assert len(set(llm.client_ports)) == 1, llm.client_ports
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind"),
+    [
+        (Fail(429, "slow down"), "http_429"),
+        (Fail(401, "bad key"), "http_4xx"),
+        (Fail(502, "upstream died"), "http_5xx"),
+        (Cut(["par", "tial"]), "stream_broken"),
+    ],
+)
+async def test_each_failure_is_told_by_its_kind(llm: ScriptedLLM, reply: Reply, kind: str) -> None:
+    """The kind labels `agent_hub_llm_errors_total`; the message stays the one shown."""
+    llm.push(reply)
+    client = openai.AsyncOpenAI(base_url=llm.base_url, api_key="x", max_retries=0)
+    with pytest.raises(LLMError) as failed:
+        _ = [p async for p in OpenAIChatModel(client, "m").stream([])]
+    await client.close()
+    assert failed.value.kind == kind

@@ -58,6 +58,7 @@ async def test_metrics_count_turns_approvals_cancels_model_calls_and_sockets(
     assert value(connected, calls, purpose="answer", outcome="ok") == 3
     assert value(connected, calls, purpose="answer", outcome="cancelled") == 1
     assert value(connected, calls, purpose="answer", outcome="error") == 1
+    assert value(connected, "agent_hub_llm_errors_total", kind="http_5xx") == 1  # the 503
     assert value(connected, "agent_hub_bus_lag_seconds_count") == 0  # one process, no bus
     assert value(connected, "agent_hub_time_to_first_token_seconds_count") == 3
     assert value(connected, "agent_hub_approval_wait_seconds_count", decision="approve") == 1

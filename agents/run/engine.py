@@ -275,7 +275,8 @@ class TurnEngine:
         except TimeoutError:
             raise LLMError(
                 f"the model call took longer than {self._model_call_seconds:g}s "
-                "(AGENT_RUNTIME__LLM_TIMEOUT_SECONDS)"
+                "(AGENT_RUNTIME__LLM_TIMEOUT_SECONDS)",
+                "timeout",
             ) from None
         ctx.sink.emit(MessageEnded())
         tool_calls = await _with_unique_ids(ctx, progress.tool_calls())

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from agents.llm import FunctionCall, LLMError, ToolCallFragment
+from agents.llm import FunctionCall, LLMError, ToolCallFragment, http_kind
 from agents.usage import Usage
 from tests.fakes.script import Cut, Fail, Hang, Reply, Text, ToolCalls
 
@@ -38,7 +38,7 @@ class ScriptedModel:
     def _next(self, request: dict[str, Any]) -> Reply:
         self.requests.append(request)
         if not self._script:
-            raise LLMError("LLM endpoint answered HTTP 500: no scripted reply left")
+            raise LLMError("LLM endpoint answered HTTP 500: no scripted reply left", "http_5xx")
         return self._script.popleft()
 
     async def stream(
@@ -51,7 +51,7 @@ class ScriptedModel:
         reply = self._next(request)
         match reply:
             case Fail(status=status, message=message):
-                raise LLMError(f"LLM endpoint answered HTTP {status}: {message}")
+                raise LLMError(f"LLM endpoint answered HTTP {status}: {message}", http_kind(status))
             case Text(chunks=chunks, delay=delay):
                 for chunk in chunks:
                     if delay:
@@ -71,7 +71,8 @@ class ScriptedModel:
                 for chunk in chunks:
                     yield chunk
                 raise LLMError(
-                    "LLM stream failed: RemoteProtocolError: the scripted stream was cut"
+                    "LLM stream failed: RemoteProtocolError: the scripted stream was cut",
+                    "stream_broken",
                 )
             case Hang(chunks=chunks):
                 for chunk in chunks:
@@ -95,5 +96,5 @@ class ScriptedModel:
                     if name == function["name"]:
                         return FunctionCall(arguments, self.usage)
             case Fail(status=status, message=message):
-                raise LLMError(f"LLM endpoint answered HTTP {status}: {message}")
-        raise LLMError(f"LLM did not call {function['name']}")
+                raise LLMError(f"LLM endpoint answered HTTP {status}: {message}", http_kind(status))
+        raise LLMError(f"LLM did not call {function['name']}", "no_call")
