@@ -25,7 +25,6 @@ from agents.run.engine import TurnEngine, TurnOutcome
 from agents.run.state import open_waits
 from agents.vocab import ErrorCode, RunState
 from db.records import PlanStatus
-from hub import logs
 from hub import protocol as p
 from hub.fanout import FrameStream, Retention, Subscriber
 from hub.metrics import HubMetrics, SessionMeter
@@ -45,6 +44,7 @@ from hub.session.machine import (
     Work,
     new_run_id,
 )
+from hub.session.observer import SessionObserver
 from hub.session.perform import perform
 from hub.session.timers import Timers
 from hub.tracing import SessionTraces
@@ -78,9 +78,10 @@ class LiveSession:
         # Tells the user of approvals nobody watches (the webhook), once each.
         self._unwatched = UnwatchedApprovals(notifier, session_id, self._unwatched_approvals)
         self.meter = SessionMeter(metrics)
-        self.traces = SessionTraces(tracer or NoOpTracer(), session_id)
         self.owner = owner  # the user it belongs to; None: the internal key's
         self.users = users or UserLimits()
+        traces = SessionTraces(tracer or NoOpTracer(), session_id)
+        self._observer = SessionObserver(session_id, owner, self.users, self.meter, traces)
         self.current_agent = current_agent
         self.engine = engine
         self.store = store
@@ -217,31 +218,20 @@ class LiveSession:
         self.meter.token()
 
     def emit(self, event: steps.RunEvent) -> None:
-        """Apply what the event changes in the session, then publish its frame."""
+        """Note the event, apply what it changes in the session, then publish its frame."""
+        self._observer.event(event, self.machine.waits)
         match event:
             case steps.MessageStored():
                 self._streaming = []
             case steps.AgentSwitched(to_agent=to_agent):
                 self.current_agent = to_agent
-            case steps.ToolAnnounced(call_id=call_id, tool_name=name, agent=agent):
-                self.traces.tool_announced(call_id, name, agent, event.requires_approval)
-            case steps.ApprovalResolved(call_id=call_id, decision=decision, decided_by=by):
-                if (wait := self.machine.waits.get(call_id)) is not None:
-                    self.meter.approval_decided(decision, wait.since)
-                self.traces.approval_decided(call_id, decision, by)
-                self._timers.disarm(call_id)
-                self.machine.answered(call_id)
-            case steps.ToolFinished(call_id=call_id, status=status):
-                self.traces.tool_finished(call_id, status)
+            case steps.ApprovalResolved(call_id=call_id) | steps.ToolFinished(call_id=call_id):
                 self._timers.disarm(call_id)
                 self.machine.answered(call_id)
             case steps.Awaiting(wait=wait):
                 self.machine.awaiting(wait)
                 self._timers.arm(wait)
                 self._unwatched.look()
-            case steps.RunFailed(code=code, message=message):
-                log.warning("session %s: turn failed (%s): %s", self.id, code.value, message)
-                self.meter.error(code.value)
         if (frame := frame_of(event)) is not None:
             model, fields = frame
             self.publish(model, **fields)
@@ -294,7 +284,7 @@ class LiveSession:
         self._apply(self.machine.close())
         if run is not None:
             await asyncio.wait({run})
-        self.traces.close()
+        self._observer.close()
 
     def _apply(self, effects: list[Effect]) -> None:
         for effect in effects:
@@ -309,13 +299,8 @@ class LiveSession:
 
     async def _turn(self, work: Work) -> TurnOutcome:
         kind = "message" if work.kind == "message" else "continue"
-        # This task's lines: the run, and who started it (the author of its message).
-        logs.bind(session_id=self.id, run_id=work.run_id, user=self.owner, client=work.author)
-        self.meter.run_started()
-        self.traces.run_started(work.run_id, self.current_agent, kind)
+        self._observer.run_started(work, self.current_agent, kind)
         self.publish(p.RunStarted, run_id=work.run_id, agent=self.current_agent, kind=kind)
-        if self.owner is not None:
-            self.users.run_started(self.owner, self.id)
         outcome = TurnOutcome("error")
         try:
             await self.store.mark_running(self.id, True)
@@ -348,9 +333,7 @@ class LiveSession:
         except Exception:
             log.exception("session %s: could not mark run %s ended", self.id, work.run_id)
         waiting = list(self.machine.waits) if outcome.reason == "waiting" else []
-        took = self.meter.run_ended(self.current_agent, outcome.reason)
-        self.traces.run_ended(self.current_agent, outcome.reason)
-        log.info("run ended: %s (%s, %.2fs)", outcome.reason, self.current_agent, took)
+        self._observer.run_ended(self.current_agent, outcome.reason)
         self.publish(
             p.RunFinished,
             run_id=work.run_id,
@@ -359,8 +342,6 @@ class LiveSession:
             waiting_for=waiting,
         )
         self._run, self._streaming = None, []
-        if self.owner is not None:
-            self.users.run_ended(self.owner, self.id)
         self._apply(self.machine.run_ended())
         self._check_quiet()
 
