@@ -174,6 +174,7 @@ class ScriptedLLM:
     def __init__(self, host: str = "127.0.0.1") -> None:
         self._host = host
         self._lock = threading.Lock()
+        self._disconnected = threading.Condition(self._lock)
         self._queue: deque[Reply] = deque()
         self._requests: list[dict[str, Any]] = []
         self._client_ports: list[int] = []
@@ -326,6 +327,16 @@ class ScriptedLLM:
         with self._lock:
             return self._disconnects
 
+    async def until_disconnects(self, count: int, within: float = 5.0) -> None:
+        """Wait until `count` streams were cut by their client; no frame marks that moment."""
+
+        def wait() -> bool:
+            with self._lock:
+                return self._disconnected.wait_for(lambda: self._disconnects >= count, within)
+
+        if not await asyncio.to_thread(wait):
+            raise TimeoutError(f"{self.disconnects} of {count} streams cut within {within} s")
+
     # ------------------------------------------------------------------ server side
 
     async def _chat_completions(self, request: Request) -> Response:
@@ -367,6 +378,7 @@ class ScriptedLLM:
         except asyncio.CancelledError:
             with self._lock:
                 self._disconnects += 1
+                self._disconnected.notify_all()
             raise
 
     async def _wait_for_release(self, generation: int) -> None:

@@ -141,7 +141,8 @@ async def test_cancel_closes_the_llm_stream_and_keeps_the_partial_answer(
         ("user", "hi", MessageStatus.COMPLETE),
         ("assistant", "so far so good", MessageStatus.CANCELLED),
     ]
-    await ide.until(lambda _: llm.disconnects == 1)
+    await llm.until_disconnects(1)
+    assert llm.disconnects == 1
     assert session.cancel() is False  # nothing left to cancel
 
 
