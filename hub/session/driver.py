@@ -328,10 +328,7 @@ class LiveSession:
         return outcome
 
     async def _end_run(self, work: Work, outcome: TurnOutcome) -> None:
-        try:
-            await self.store.mark_running(self.id, False)
-        except Exception:
-            log.exception("session %s: could not mark run %s ended", self.id, work.run_id)
+        await self._mark_ended(work.run_id)
         waiting = list(self.machine.waits) if outcome.reason == "waiting" else []
         self._observer.run_ended(self.current_agent, outcome.reason)
         self.publish(
@@ -344,6 +341,19 @@ class LiveSession:
         self._run, self._streaming = None, []
         self._apply(self.machine.run_ended())
         self._check_quiet()
+
+    async def _mark_ended(self, run_id: str) -> None:
+        """Store that the run ended. A cancel arriving meanwhile (the machine still counts the
+        run as running) must not cut this short: the run would never be ended, and the session
+        would take no other. The write also lands before the next run's mark."""
+        write = asyncio.ensure_future(self.store.mark_running(self.id, False))
+        while not write.done():
+            try:
+                await asyncio.shield(write)
+            except asyncio.CancelledError:
+                asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            except Exception:
+                log.exception("session %s: could not mark run %s ended", self.id, run_id)
 
     # --- deadlines --------------------------------------------------------------------------
 

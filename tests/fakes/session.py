@@ -38,9 +38,10 @@ async def rig(
     max_replay_frames: int = 4096,
     workspace: WorkspaceExecutor | None = None,
     checkpoint_seconds: float | None = None,
+    store: MemoryStore | None = None,
 ) -> Rig:
     """A session `s` on agent `agent` with an IDE attached, answering from `replies`."""
-    store, model = MemoryStore(), ScriptedModel(*replies)
+    store, model = store or MemoryStore(), ScriptedModel(*replies)
     policies = default_policies() if policies is None else policies
     tools = ToolRunner(policies, tool_timeout=5, workspace=workspace)
     engine = TurnEngine(

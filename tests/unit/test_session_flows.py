@@ -7,10 +7,12 @@ received, in order, with a snapshot (run ids, epochs and times normalised).
 
 from __future__ import annotations
 
+import asyncio
 from textwrap import dedent
 
 from db.records import ApprovalStatus, MessageStatus, ToolCallStatus
 from hub import protocol as p
+from tests.fakes.memory_store import MemoryStore
 from tests.fakes.script import Hang, Text, ToolCalls
 from tests.fakes.session import Rig, rig, snapshot
 from tests.frames import Recorder, say, send
@@ -146,6 +148,35 @@ async def test_a_cancel_during_an_approval_wait_cancels_the_call() -> None:
     await r.ide.until_type("run_finished", 2)
     expect(r, SNAPSHOTS["cancel_wait"])
     assert r.store.calls["w1"].status is ToolCallStatus.CANCELLED
+    assert r.live.machine.state == "idle"
+
+
+class SlowToEndRuns(MemoryStore):
+    """A store whose write of a run's end waits until the test lets it land."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ending, self.land = asyncio.Event(), asyncio.Event()
+
+    async def mark_running(self, session_id: str, running: bool) -> None:
+        if not running:
+            self.ending.set()
+            await self.land.wait()
+        await super().mark_running(session_id, running)
+
+
+async def test_a_cancel_as_the_run_ends_neither_cuts_its_end_nor_wedges_the_session() -> None:
+    store = SlowToEndRuns()
+    r = await rig(Text(["one"]), Text(["two"]), store=store)
+    await say(r.live, "first")
+    await store.ending.wait()
+    assert r.live.cancel() is True  # the machine still counts the run as running
+    store.land.set()
+    await r.ide.until_type("run_finished")
+    assert store.running["s"] is False
+    await say(r.live, "second")  # the session takes the next message, not a queue forever
+    await r.ide.until_type("run_finished", 2)
+    assert [f["reason"] for f in r.ide.of_type("run_finished")] == ["completed", "completed"]
     assert r.live.machine.state == "idle"
 
 
