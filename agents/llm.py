@@ -132,6 +132,8 @@ class OpenAIChatModel:
                 message = f"LLM stream failed: {type(exc).__name__}: {exc}"
                 raise LLMError(message, "timeout") from exc
             raise self._unreachable(exc) from exc
+        except httpx2.TimeoutException as exc:  # mid-stream: the model stalled between chunks
+            raise LLMError(f"LLM stream stalled: {type(exc).__name__}", "timeout") from exc
         except (openai.APIError, httpx2.HTTPError) as exc:
             message = f"LLM stream failed: {type(exc).__name__}: {exc}"
             raise LLMError(message, "stream_broken") from exc

@@ -82,14 +82,14 @@ class ObservedModel:
         )
 
     def _failed(self, span: Span, exc: Exception) -> None:
-        kind: str
+        # The kind alone: an endpoint's error text may echo the request, and the URL in an
+        # unreachable one may hold credentials; the hub's log line has the whole message.
+        kind: str = type(exc).__name__
         if isinstance(exc, LLMError):
-            kind, shown = exc.kind, str(exc)  # its message is written to be shown
+            kind = exc.kind
             self._metrics.llm_error(kind)
-        else:
-            kind = shown = type(exc).__name__  # a bug's message may hold anything
         span.set_attribute("error.type", kind)
-        span.set_status(Status(StatusCode.ERROR, shown))
+        span.set_status(Status(StatusCode.ERROR, kind))
 
     def _end(self, span: Span, purpose: str, outcome: str, started: float) -> None:
         self._metrics.model_call(purpose, outcome, time.monotonic() - started)

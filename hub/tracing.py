@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from contextvars import Token
 
 from opentelemetry import context, trace
 from opentelemetry.trace import NoOpTracer, Span, SpanKind, Status, StatusCode, Tracer
@@ -20,6 +21,8 @@ from agents.vocab import ToolOutcomeStatus
 log = logging.getLogger(__name__)
 ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 SCOPE = "agent_hub"
+#: How a tool call ends that marks its span an error; a refusal or a user's "no" is an answer.
+FAILED: tuple[ToolOutcomeStatus, ...] = ("failed", "expired")
 
 
 class Tracing:
@@ -64,13 +67,17 @@ class SessionTraces:
         self._tracer = tracer
         self._session_id = session_id
         self._run: Span | None = None
+        self._current: Token[context.Context] | None = None  # made the run's span current
         self._tools: dict[str, Span] = {}
 
     def run_started(self, run_id: str, agent: str, kind: str) -> None:
-        """Open the run's span and make it the current one of the run's task, so the model
-        calls made in it are its children (the task's context ends with the task)."""
+        """Open the run's span, a trace of its own, and make it the current one of the run's
+        task, so the model calls made in it are its children."""
         self._run = self._tracer.start_span(
             f"invoke_agent {agent}",
+            # A run started by the end of another, or by a timer, is in a task copied from
+            # that one's context: without a fresh context it would be parented to it.
+            context=context.Context(),
             kind=SpanKind.INTERNAL,
             attributes={
                 "gen_ai.operation.name": "invoke_agent",
@@ -80,9 +87,10 @@ class SessionTraces:
                 "agent_hub.run.kind": kind,
             },
         )
-        context.attach(trace.set_span_in_context(self._run))
+        self._current = context.attach(trace.set_span_in_context(self._run))
 
     def run_ended(self, agent: str, reason: str) -> None:
+        """Called in the run's task, as `run_started` was."""
         if (span := self._run) is None:
             return
         span.set_attributes({"agent_hub.run.reason": reason, "agent_hub.run.final_agent": agent})
@@ -90,8 +98,13 @@ class SessionTraces:
             span.set_status(Status(StatusCode.ERROR, "the run failed"))
         span.end()
         self._run = None
+        if self._current is not None:
+            context.detach(self._current)
+            self._current = None
 
-    def tool_announced(self, call_id: str, tool_name: str, agent: str, approval: bool) -> None:
+    def tool_started(self, call_id: str, tool_name: str, agent: str) -> None:
+        if call_id in self._tools:
+            return  # taken up again once decided: the span has been open since first sight
         parent = trace.set_span_in_context(self._run) if self._run is not None else None
         self._tools[call_id] = self._tracer.start_span(
             f"execute_tool {tool_name}",
@@ -102,9 +115,15 @@ class SessionTraces:
                 "gen_ai.tool.name": tool_name,
                 "gen_ai.tool.call.id": call_id,
                 "gen_ai.agent.name": agent,
-                "agent_hub.tool.requires_approval": approval,
             },
         )
+
+    def tool_announced(self, call_id: str, tool_name: str, agent: str, approval: bool) -> None:
+        """Sent to be approved or run by a client; sent again once decided, even after a
+        restart, when the span opens here."""
+        self.tool_started(call_id, tool_name, agent)
+        if approval:
+            self._tools[call_id].set_attribute("agent_hub.tool.requires_approval", True)
 
     def approval_decided(self, call_id: str, decision: str, decided_by: str) -> None:
         if (span := self._tools.get(call_id)) is not None:
@@ -112,9 +131,9 @@ class SessionTraces:
 
     def tool_finished(self, call_id: str, status: ToolOutcomeStatus) -> None:
         if (span := self._tools.pop(call_id, None)) is None:
-            return  # announced before a restart: its span went with that process
+            return  # taken up before a restart: its span went with that process
         span.set_attribute("agent_hub.tool.status", status)
-        if status in ("error", "expired"):
+        if status in FAILED:
             span.set_status(Status(StatusCode.ERROR, status))
         span.end()
 
@@ -124,3 +143,7 @@ class SessionTraces:
             span.set_attribute("agent_hub.tool.status", "unfinished")
             span.end()
         self._tools.clear()
+        if self._run is not None:  # its task ended without ending it: a bug, but not a leak
+            self._run.set_attribute("agent_hub.run.reason", "unfinished")
+            self._run.end()
+            self._run = None

@@ -8,7 +8,7 @@ import pytest
 from agents.llm import LLMError, OpenAIChatModel
 from hub.cli import _dev_key
 from hub.config import SettingsError, load_settings
-from tests.scripted_llm import Cut, Fail, Reply, ScriptedLLM, Text
+from tests.scripted_llm import Cut, Fail, Hang, Reply, ScriptedLLM, Text
 
 
 def test_a_proxy_url_that_is_not_a_url_is_refused_at_start() -> None:
@@ -55,12 +55,13 @@ async def test_streamed_calls_keep_their_connection_alive(llm: ScriptedLLM) -> N
         (Fail(401, "bad key"), "http_4xx"),
         (Fail(502, "upstream died"), "http_5xx"),
         (Cut(["par", "tial"]), "stream_broken"),
+        (Hang(["stalled"]), "timeout"),  # after a chunk: the client's read timeout
     ],
 )
 async def test_each_failure_is_told_by_its_kind(llm: ScriptedLLM, reply: Reply, kind: str) -> None:
     """The kind labels `agent_hub_llm_errors_total`; the message stays the one shown."""
     llm.push(reply)
-    client = openai.AsyncOpenAI(base_url=llm.base_url, api_key="x", max_retries=0)
+    client = openai.AsyncOpenAI(base_url=llm.base_url, api_key="x", max_retries=0, timeout=0.5)
     with pytest.raises(LLMError) as failed:
         _ = [p async for p in OpenAIChatModel(client, "m").stream([])]
     await client.close()

@@ -19,7 +19,7 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 from tests.conftest import routed
 from tests.hub_process import HubProcess
-from tests.scripted_llm import ScriptedLLM, Text, ToolCalls
+from tests.scripted_llm import Hang, ScriptedLLM, Text, ToolCalls
 from tests.socket_client import ide, receive, receive_until, send
 
 
@@ -176,3 +176,41 @@ async def test_a_run_its_model_calls_and_its_approved_tool_call_are_traced(
     assert tool["end"] > runs[1]["end"]  # it lasted until the IDE's result, two runs later
     assert not any(s["error"] for s in receiver.spans)
     assert secret not in repr(receiver.spans)
+
+
+async def test_a_queued_run_is_a_trace_of_its_own_and_every_tool_call_has_a_span(
+    hub: HubProcess, llm: ScriptedLLM, receiver: OtlpReceiver
+) -> None:
+    calls = ToolCalls(
+        [
+            ("s-1", "switch_mode", {"mode": "ask", "reason": "a question"}),  # the hub runs it
+            ("f-1", "read_file", {}),  # no path: it fails on first sight
+        ]
+    )
+    llm.push(routed(), calls, Hang(["one"]), Text(["two"]))
+    async with ide(hub, "queued") as ws:
+        await receive(ws)
+        await send(ws, type="user_message", content="first", role="user")
+        await receive_until(ws, "assistant_message", token="one")
+        await send(ws, type="user_message", content="second", role="user")
+        await receive_until(ws, "message_queued")
+        llm.release()
+        await receive_until(ws, "run_finished")
+        await receive_until(ws, "run_finished")
+    await receiver.wait_for(2 + 4 + 2)  # runs, model calls, tool calls
+
+    runs = receiver.named("invoke_agent ")
+    assert [r["attributes"]["agent_hub.run.reason"] for r in runs] == ["completed"] * 2
+    # The second run's task was started by the end of the first: still a trace of its own.
+    assert [r["parent"] for r in runs] == ["", ""]
+    assert runs[0]["trace"] != runs[1]["trace"]
+    chats = receiver.named("chat ")
+    assert [c["parent"] for c in chats] == [runs[0]["id"]] * 3 + [runs[1]["id"]]
+
+    switched, failed = receiver.named("execute_tool ")
+    assert switched["name"] == "execute_tool switch_mode"
+    assert (switched["attributes"]["agent_hub.tool.status"], switched["error"]) == ("done", False)
+    assert "agent_hub.tool.requires_approval" not in switched["attributes"]
+    assert failed["name"] == "execute_tool read_file"
+    assert (failed["attributes"]["agent_hub.tool.status"], failed["error"]) == ("failed", True)
+    assert {t["parent"] for t in (switched, failed)} == {runs[0]["id"]}

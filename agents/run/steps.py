@@ -155,6 +155,16 @@ class AgentSwitched:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolStarted:
+    """The hub takes a call up: on first sight, or once it is decided. No client sees this;
+    it is where the call's span opens."""
+
+    call_id: str
+    tool_name: str
+    agent: str
+
+
+@dataclass(frozen=True, slots=True)
 class ToolAnnounced:
     call_id: str
     tool_name: str
@@ -237,6 +247,7 @@ RunEvent = (
     | MessageStored
     | RunFailed
     | AgentSwitched
+    | ToolStarted
     | ToolAnnounced
     | ToolFinished
     | QuestionAsked

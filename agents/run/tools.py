@@ -31,6 +31,7 @@ from agents.run.steps import (
     RunContext,
     Settled,
     ToolAnnounced,
+    ToolStarted,
     Unseen,
     Wait,
     Waiting,
@@ -89,6 +90,8 @@ class ToolRunner:
 
     async def _advance(self, ctx: RunContext, call: OpenCall) -> Settling:
         record, where = await state.load(ctx.store, call.call_id)
+        if isinstance(where, Unseen | Ready):
+            ctx.sink.emit(ToolStarted(call.call_id, call.tool_name, call.agent))
         match where:
             case Unseen():
                 return await self._first_sight(ctx, call)

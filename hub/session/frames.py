@@ -81,7 +81,7 @@ def frame_of(event: s.RunEvent) -> FrameFields | None:
                 "steps": [p.PlanStep(**dataclasses.asdict(t)) for t in plan.steps],
                 "feedback": plan.feedback,
             }
-        case s.Awaiting() | s.MessageStored():
+        case s.Awaiting() | s.MessageStored() | s.ToolStarted():
             return None
 
 

@@ -51,6 +51,8 @@ class SessionObserver:
     def event(self, event: steps.RunEvent, waits: Mapping[str, steps.Wait]) -> None:
         """Before the session applies it: `waits` still holds what it answers."""
         match event:
+            case steps.ToolStarted(call_id=call_id, tool_name=name, agent=agent):
+                self._traces.tool_started(call_id, name, agent)
             case steps.ToolAnnounced(call_id=call_id, tool_name=name, agent=agent):
                 self._traces.tool_announced(call_id, name, agent, event.requires_approval)
             case steps.ApprovalResolved(call_id=call_id, decision=decision, decided_by=by):

@@ -69,8 +69,10 @@ async def test_an_ide_call_interrupts_the_turn_and_a_hub_call_does_not() -> None
     assert [type(e) for e in sink.events] == [
         s.MessageEnded,
         s.MessageStored,
+        s.ToolStarted,
         s.AgentSwitched,
         s.ToolFinished,
+        s.ToolStarted,
         s.ToolAnnounced,
         s.Awaiting,
     ]
