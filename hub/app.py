@@ -195,20 +195,22 @@ def create_app(settings: Settings) -> Starlette:
             try:
                 yield
             finally:
-                watching.cancel()
-                if serving is not None:
-                    serving.cancel()
-                await registry.close_all()
-                if cluster is not None:
-                    await cluster.bus.close()
-                await llm.close()
-                await mcp.aclose()
-                await probe.aclose()
-                if notifier is not None:
-                    await notifier.aclose()
-                if tokenizer is not None:
-                    await tokenizer.close()
-                tracing.shutdown()
+                try:
+                    watching.cancel()
+                    if serving is not None:
+                        serving.cancel()
+                    await registry.close_all()
+                    if cluster is not None:
+                        await cluster.bus.close()
+                    await llm.close()
+                    await mcp.aclose()
+                    await probe.aclose()
+                    if notifier is not None:
+                        await notifier.aclose()
+                    if tokenizer is not None:
+                        await tokenizer.close()
+                finally:  # the last spans are sent even if a close failed; by HTTP, blocking
+                    await asyncio.to_thread(tracing.shutdown)
 
     return Starlette(
         routes=[

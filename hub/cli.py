@@ -247,6 +247,11 @@ def _print_dev_token(settings: Settings) -> Settings:
 
 
 def serve(settings: Settings, *, dev: bool) -> int:
+    from hub.tracing import missing_sdk
+
+    if (why := missing_sdk(os.environ)) is not None:
+        print(f"agent-hub: {why}", file=sys.stderr)
+        return 2
     if not settings.internal_api_key:
         if not dev:
             print(

@@ -25,24 +25,41 @@ SCOPE = "agent_hub"
 FAILED: tuple[ToolOutcomeStatus, ...] = ("failed", "expired")
 
 
+def missing_sdk(environ: Mapping[str, str]) -> str | None:
+    """Why traces are asked for and cannot be sent, if so: checked before any worker starts,
+    so that a missing extra is one clear line, not every worker dying in its lifespan."""
+    if not exported(environ):
+        return None
+    try:
+        import opentelemetry.exporter.otlp.proto.http.trace_exporter  # noqa: F401
+        import opentelemetry.sdk.trace  # noqa: F401
+    except ImportError as exc:
+        return (
+            f"{' or '.join(ENDPOINTS)} is set, but the OpenTelemetry SDK is not installed "
+            f"({exc}): uv sync --extra otel (or pip install 'agent-hub[otel]')"
+        )
+    return None
+
+
+def exported(environ: Mapping[str, str]) -> bool:
+    return any(environ.get(name) for name in ENDPOINTS)
+
+
 class Tracing:
     """The process's tracer, and the exporter to flush when the hub stops."""
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._provider = None
         self.tracer: Tracer = NoOpTracer()
-        if not any(environ.get(name) for name in ENDPOINTS):
+        if not exported(environ):
             return
-        try:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-            from opentelemetry.sdk.resources import Resource
-            from opentelemetry.sdk.trace import TracerProvider
-            from opentelemetry.sdk.trace.export import BatchSpanProcessor
-        except ImportError as exc:
-            raise SystemExit(
-                f"{' or '.join(ENDPOINTS)} is set, but the OpenTelemetry SDK is not installed: "
-                "uv sync --extra otel (or pip install 'agent-hub[otel]')"
-            ) from exc
+        if (why := missing_sdk(environ)) is not None:
+            raise SystemExit(why)
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
         resource = Resource.create()
         if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
             resource = Resource.create({"service.name": "agent-hub"})  # OTEL_SERVICE_NAME wins

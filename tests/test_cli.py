@@ -87,3 +87,24 @@ def test_dev_mode_prints_a_generated_key_that_works(tmp_path: Path, llm: Scripte
         assert httpx.get(url, headers={"X-Internal-Auth": "guess"}).status_code == 401
     finally:
         hub.stop()
+
+
+def test_traces_asked_for_without_the_sdk_are_refused_before_serving(tmp_path: Path) -> None:
+    # Shadows the SDK as an environment without the `otel` extra lacks it.
+    blocked = tmp_path / "blocked" / "opentelemetry" / "sdk"
+    blocked.mkdir(parents=True)
+    (blocked / "__init__.py").write_text("raise ImportError('no SDK here')\n")
+    result = agent_hub(
+        "serve",
+        "--dev",
+        "--workers",
+        "2",
+        cwd=tmp_path,
+        PYTHONPATH=str(tmp_path / "blocked"),
+        OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318",
+        AGENT_RUNTIME__BUS_URL="redis://127.0.0.1:6379/0",
+    )
+    assert result.returncode == 2
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" in result.stderr
+    assert "uv sync --extra otel" in result.stderr
+    assert "Traceback" not in result.stderr
