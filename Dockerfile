@@ -22,15 +22,16 @@ ENV UV_PYTHON_DOWNLOADS=never \
 
 WORKDIR /app
 
-# Dependencies only: this layer is rebuilt only when pyproject.toml or uv.lock change.
+# Dependencies only: this layer is rebuilt only when pyproject.toml or uv.lock change. The
+# `otel` extra lets the container export traces once OTEL_EXPORTER_OTLP_ENDPOINT is set.
 COPY pyproject.toml uv.lock ./
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-install-project
+    uv sync --frozen --no-dev --extra otel --no-install-project
 
 # Then the project itself (.dockerignore keeps the host's .venv, data and .env out).
 COPY . .
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev
+    uv sync --frozen --no-dev --extra otel
 
 # ---- runtime ----------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE}

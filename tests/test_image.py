@@ -8,10 +8,10 @@ skipped, except in CI, where they must run."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +26,7 @@ from tests.socket_client import AUTH, receive, receive_until, send
 
 pytestmark = pytest.mark.image
 ROOT = Path(__file__).parent.parent
+COLLECTOR = "http://127.0.0.1:4318"
 
 
 def _required(why: str) -> None:
@@ -48,17 +49,23 @@ class Container:
             "run", "--detach", "--name", self.name,
             "--publish", f"127.0.0.1:{self.port}:8001",
             "--env", f"AGENT_RUNTIME__INTERNAL_API_KEY={API_KEY}",
+            # Nothing listens there: the image has the SDK, so the hub starts and says where
+            # it sends its traces (the export itself is tested in test_tracing.py).
+            "--env", f"OTEL_EXPORTER_OTLP_ENDPOINT={COLLECTOR}",
             image, "agent-hub", "serve", "--demo-llm",
         )  # fmt: skip
 
-    async def healthy(self) -> str:
-        """Run the image's own HEALTHCHECK until it passes; the state podman records."""
-        async with asyncio.timeout(60):
-            while podman("healthcheck", "run", self.name, check=False).returncode != 0:
-                running = podman("inspect", "--format", "{{.State.Running}}", self.name)
-                if running.stdout.strip() != "true":
-                    raise AssertionError(f"the container stopped:\n{self.logs()}")
-                await asyncio.sleep(0.5)
+    def healthy(self, within: float = 60) -> str:
+        """Run the image's own HEALTHCHECK until it passes; the state podman records. (podman
+        is run blocking: a deadline, as a timeout could not cut a hung podman short.)"""
+        deadline = time.monotonic() + within
+        while podman("healthcheck", "run", self.name, check=False).returncode != 0:
+            running = podman("inspect", "--format", "{{.State.Running}}", self.name)
+            if running.stdout.strip() != "true":
+                raise AssertionError(f"the container stopped:\n{self.logs()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not healthy within {within:g} s:\n{self.logs()}")
+            time.sleep(0.5)
         return podman("inspect", "--format", "{{.State.Health.Status}}", self.name).stdout.strip()
 
     def logs(self) -> str:
@@ -85,7 +92,7 @@ def container() -> Iterator[Container]:
 async def test_the_image_runs_healthy_not_as_root_and_serves_a_demo_session(
     container: Container,
 ) -> None:
-    assert await container.healthy() == "healthy"
+    assert container.healthy() == "healthy"
     assert podman("exec", container.name, "id", "-u").stdout.strip() == "10001"
     touched = podman("exec", container.name, "touch", "/app/hub/x", check=False)
     assert touched.returncode != 0  # the code is read-only to the hub; only data/ is its own
@@ -100,6 +107,7 @@ async def test_the_image_runs_healthy_not_as_root_and_serves_a_demo_session(
     lines = [orjson.loads(line) for line in container.logs().splitlines() if line.startswith("{")]
     assert lines, container.logs()  # the image's default: one JSON object per line
     ended = [line for line in lines if line.get("event", "").startswith("run ended")]
+    assert f"traces are exported by OTLP to {COLLECTOR}" in [line.get("event") for line in lines]
     assert ended and ended[0]["session_id"] == "image"
     assert "hello" not in container.logs()  # no message text at INFO
 
