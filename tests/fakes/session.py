@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.trace import Tracer
+
 from agents.routing import Router
 from agents.run.engine import TurnEngine
 from agents.run.tools import ToolRunner
@@ -39,6 +41,7 @@ async def rig(
     workspace: WorkspaceExecutor | None = None,
     checkpoint_seconds: float | None = None,
     store: MemoryStore | None = None,
+    tracer: Tracer | None = None,
 ) -> Rig:
     """A session `s` on agent `agent` with an IDE attached, answering from `replies`."""
     store, model = store or MemoryStore(), ScriptedModel(*replies)
@@ -55,6 +58,7 @@ async def rig(
         approval_warning_seconds=warning_seconds,
         frames_per_second=frames_per_second,
         max_replay_frames=max_replay_frames,
+        tracer=tracer,
     )
     ide = Recorder("ide:1")
     await live.attach(ide, "ide")
