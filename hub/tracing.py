@@ -90,6 +90,7 @@ class SessionTraces:
     def run_started(self, run_id: str, agent: str, kind: str) -> None:
         """Open the run's span, a trace of its own, and make it the current one of the run's
         task, so the model calls made in it are its children."""
+        self._end_unfinished_run()
         self._run = self._tracer.start_span(
             f"invoke_agent {agent}",
             # A run started by the end of another, or by a timer, is in a task copied from
@@ -160,7 +161,11 @@ class SessionTraces:
             span.set_attribute("agent_hub.tool.status", "unfinished")
             span.end()
         self._tools.clear()
-        if self._run is not None:  # its task ended without ending it: a bug, but not a leak
+        self._end_unfinished_run()
+
+    def _end_unfinished_run(self) -> None:
+        """A run whose task ended without ending its span (a bug): ended, not leaked."""
+        if self._run is not None:
             self._run.set_attribute("agent_hub.run.reason", "unfinished")
             self._run.end()
             self._run = None

@@ -49,20 +49,24 @@ async def test_streamed_calls_keep_their_connection_alive(llm: ScriptedLLM) -> N
 
 
 @pytest.mark.parametrize(
-    ("reply", "kind"),
+    ("reply", "kind", "told"),
     [
-        (Fail(429, "slow down"), "http_429"),
-        (Fail(401, "bad key"), "http_4xx"),
-        (Fail(502, "upstream died"), "http_5xx"),
-        (Cut(["par", "tial"]), "stream_broken"),
-        (Hang(["stalled"]), "timeout"),  # after a chunk: the client's read timeout
+        (Fail(429, "slow down"), "http_429", "HTTP 429"),
+        (Fail(401, "bad key"), "http_4xx", "HTTP 401"),
+        (Fail(502, "upstream died"), "http_5xx", "HTTP 502"),
+        (Cut(["par", "tial"]), "stream_broken", "stream"),
+        (Hang(["stalled"]), "timeout", "stalled"),  # after a chunk: the client's read timeout
     ],
 )
-async def test_each_failure_is_told_by_its_kind(llm: ScriptedLLM, reply: Reply, kind: str) -> None:
+async def test_each_failure_is_told_by_its_kind(
+    llm: ScriptedLLM, reply: Reply, kind: str, told: str
+) -> None:
     """The kind labels `agent_hub_llm_errors_total`; the message stays the one shown."""
     llm.push(reply)
-    client = openai.AsyncOpenAI(base_url=llm.base_url, api_key="x", max_retries=0, timeout=0.5)
+    timeout = 0.5 if isinstance(reply, Hang) else 30.0  # only the stall is meant to time out
+    client = openai.AsyncOpenAI(base_url=llm.base_url, api_key="x", max_retries=0, timeout=timeout)
     with pytest.raises(LLMError) as failed:
         _ = [p async for p in OpenAIChatModel(client, "m").stream([])]
     await client.close()
     assert failed.value.kind == kind
+    assert told in str(failed.value)

@@ -29,6 +29,7 @@ from hub import protocol as p
 from hub.fanout import FrameStream, Retention, Subscriber
 from hub.metrics import HubMetrics, SessionMeter
 from hub.ratelimit import RateLimit
+from hub.session.cancel_scope import CancelScope
 from hub.session.clients import AttachRole, Clients, ResumePoint
 from hub.session.commands import Command, Outcome, Refused
 from hub.session.errors import refusal_for
@@ -53,6 +54,7 @@ from hub.webhooks import ApprovalNotifier, UnwatchedApprovals
 from tools.registry import TOOLS
 
 log = logging.getLogger(__name__)
+CLOSE_GRACE_SECONDS = 10.0  # for a run to store its end on shutdown; a longer write is stuck
 
 
 class LiveSession:
@@ -94,6 +96,7 @@ class LiveSession:
         self._max_replay = max_replay_frames
         self._streaming: list[str] = []  # the text of the assistant message being streamed
         self._run: asyncio.Task[TurnOutcome] | None = None
+        self._cancel = CancelScope()  # the running one's
         self._timers = Timers(self._expire, self._warn, approval_warning_seconds)
         self._ctx = steps.RunContext(session_id, store, self)
         self.client_tools: Mapping[str, dict[str, Any]] = {}  # offered by a client (AG-UI)
@@ -282,7 +285,11 @@ class LiveSession:
         self._unwatched.close()
         run = self._run
         self._apply(self.machine.close())
-        if run is not None:
+        if run is not None and not (await asyncio.wait({run}, timeout=CLOSE_GRACE_SECONDS))[0]:
+            log.warning(
+                "session %s: the run was still storing after %ss; cut", self.id, CLOSE_GRACE_SECONDS
+            )
+            run.cancel()  # a store that hangs must not hang the hub's shutdown
             await asyncio.wait({run})
         self._observer.close()
 
@@ -290,10 +297,10 @@ class LiveSession:
         for effect in effects:
             match effect:
                 case StartRun(work=work):
+                    self._cancel = CancelScope()
                     self._run = asyncio.create_task(self._turn(work), name=f"run-{self.id}")
                 case CancelRun():
-                    if self._run is not None:
-                        self._run.cancel()
+                    self._cancel.cancel()
                 case Queued(position=position, content=content):
                     self.publish(p.MessageQueued, position=position, content=content)
 
@@ -304,23 +311,21 @@ class LiveSession:
         outcome = TurnOutcome("error")
         try:
             await self.store.mark_running(self.id, True)
+            engine, ctx = self.engine, self._ctx
             if work.kind == "message":
                 await self.conversation.add(
                     work.role, work.content, agent=self.current_agent, author=work.author
                 )
                 if work.queued_id is not None:  # after adding: a crash between runs it twice
                     await self.store.unqueue_message(work.queued_id)
-                outcome = await self.engine.advance(self._ctx, user_text=work.content)
+                outcome = await self._cancel.run(lambda: engine.advance(ctx, work.content))
             elif work.kind == "continue":
-                outcome = await self.engine.advance(self._ctx)
+                outcome = await self._cancel.run(lambda: engine.advance(ctx))
             else:
-                await self.engine.abandon(self._ctx)
+                await engine.abandon(ctx)  # itself the cancel's work: never cut
                 outcome = TurnOutcome("cancelled")
                 if work.kind == "abandon_and_go_on":
-                    outcome = await self.engine.advance(self._ctx)
-        except asyncio.CancelledError:
-            asyncio.current_task().uncancel()  # type: ignore[union-attr]
-            outcome = TurnOutcome("cancelled")
+                    outcome = await self._cancel.run(lambda: engine.advance(ctx))
         except Exception as exc:
             refused = refusal_for(exc, self.id, f"run {work.run_id}")
             self.emit(steps.RunFailed(refused.code, refused.message))
@@ -328,7 +333,10 @@ class LiveSession:
         return outcome
 
     async def _end_run(self, work: Work, outcome: TurnOutcome) -> None:
-        await self._mark_ended(work.run_id)
+        try:
+            await self.store.mark_running(self.id, False)
+        except Exception:
+            log.exception("session %s: could not mark run %s ended", self.id, work.run_id)
         waiting = list(self.machine.waits) if outcome.reason == "waiting" else []
         self._observer.run_ended(self.current_agent, outcome.reason)
         self.publish(
@@ -341,19 +349,6 @@ class LiveSession:
         self._run, self._streaming = None, []
         self._apply(self.machine.run_ended())
         self._check_quiet()
-
-    async def _mark_ended(self, run_id: str) -> None:
-        """Store that the run ended. A cancel arriving meanwhile (the machine still counts the
-        run as running) must not cut this short: the run would never be ended, and the session
-        would take no other. The write also lands before the next run's mark."""
-        write = asyncio.ensure_future(self.store.mark_running(self.id, False))
-        while not write.done():
-            try:
-                await asyncio.shield(write)
-            except asyncio.CancelledError:
-                asyncio.current_task().uncancel()  # type: ignore[union-attr]
-            except Exception:
-                log.exception("session %s: could not mark run %s ended", self.id, run_id)
 
     # --- deadlines --------------------------------------------------------------------------
 

@@ -151,33 +151,61 @@ async def test_a_cancel_during_an_approval_wait_cancels_the_call() -> None:
     assert r.live.machine.state == "idle"
 
 
-class SlowToEndRuns(MemoryStore):
-    """A store whose write of a run's end waits until the test lets it land."""
+class SlowToMarkRuns(MemoryStore):
+    """A store whose write of a run's start or end (`marks`) waits until the test lets it land."""
 
-    def __init__(self) -> None:
+    def __init__(self, marks: bool) -> None:
         super().__init__()
-        self.ending, self.land = asyncio.Event(), asyncio.Event()
+        self.marks = marks
+        self.marking, self.land = asyncio.Event(), asyncio.Event()
 
     async def mark_running(self, session_id: str, running: bool) -> None:
-        if not running:
-            self.ending.set()
+        if running is self.marks:
+            self.marking.set()
             await self.land.wait()
         await super().mark_running(session_id, running)
 
 
+async def ended_and_went_on(r: Rig) -> None:
+    """The cut run ended, and the session takes the next message, not a queue forever."""
+    await r.ide.until_type("run_finished")
+    await say(r.live, "second")
+    await r.ide.until_type("run_finished", 2)
+    assert r.store.running["s"] is False
+    assert r.live.machine.state == "idle"
+
+
 async def test_a_cancel_as_the_run_ends_neither_cuts_its_end_nor_wedges_the_session() -> None:
-    store = SlowToEndRuns()
+    store = SlowToMarkRuns(marks=False)
     r = await rig(Text(["one"]), Text(["two"]), store=store)
     await say(r.live, "first")
-    await store.ending.wait()
+    await store.marking.wait()
     assert r.live.cancel() is True  # the machine still counts the run as running
     store.land.set()
-    await r.ide.until_type("run_finished")
-    assert store.running["s"] is False
-    await say(r.live, "second")  # the session takes the next message, not a queue forever
-    await r.ide.until_type("run_finished", 2)
+    await ended_and_went_on(r)
     assert [f["reason"] for f in r.ide.of_type("run_finished")] == ["completed", "completed"]
-    assert r.live.machine.state == "idle"
+
+
+async def test_a_cancel_before_the_run_task_starts_still_ends_the_run() -> None:
+    r = await rig(Text(["two"]))
+    await say(r.live, "first")  # its task is created, not yet started
+    assert r.live.cancel() is True
+    await ended_and_went_on(r)
+    assert [f["reason"] for f in r.ide.of_type("run_finished")] == ["cancelled", "completed"]
+    assert [m.content for m in r.store.messages if m.role == "user"] == ["first", "second"]
+
+
+async def test_a_cancel_while_the_run_stores_its_start_keeps_the_message() -> None:
+    store = SlowToMarkRuns(marks=True)
+    r = await rig(Text(["two"]), store=store)
+    await say(r.live, "first")
+    await store.marking.wait()
+    assert r.live.cancel() is True
+    store.land.set()
+    await ended_and_went_on(r)
+    assert [f["reason"] for f in r.ide.of_type("run_finished")] == ["cancelled", "completed"]
+    assert [m.content for m in r.store.messages if m.role == "user"] == ["first", "second"]
+    r.model.assert_complete()  # the cancelled run never called the model
 
 
 async def test_a_message_during_a_run_is_queued_and_runs_next() -> None:
