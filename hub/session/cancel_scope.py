@@ -30,11 +30,13 @@ class CancelScope:
         """The engine's part of a run, or `cancelled` without starting it if a cancel came."""
         if self.asked:
             return TurnOutcome("cancelled")
-        self._engine = asyncio.current_task()
+        task = self._engine = asyncio.current_task()
         try:
             return await engine_work()
-        except asyncio.CancelledError:  # the engine records a cancel and returns; this is a
-            self._engine.uncancel()  # type: ignore[union-attr]  # cut before it could
+        except asyncio.CancelledError:
+            # The engine records a cancel and returns; this one came before it could.
+            if task is not None:
+                task.uncancel()
             return TurnOutcome("cancelled")
         finally:
             self._engine = None

@@ -10,8 +10,11 @@ from __future__ import annotations
 import asyncio
 from textwrap import dedent
 
+import pytest
+
 from db.records import ApprovalStatus, MessageStatus, ToolCallStatus
 from hub import protocol as p
+from hub.session import driver
 from tests.fakes.memory_store import MemoryStore
 from tests.fakes.script import Hang, Text, ToolCalls
 from tests.fakes.session import Rig, rig, snapshot
@@ -206,6 +209,19 @@ async def test_a_cancel_while_the_run_stores_its_start_keeps_the_message() -> No
     assert [f["reason"] for f in r.ide.of_type("run_finished")] == ["cancelled", "completed"]
     assert [m.content for m in r.store.messages if m.role == "user"] == ["first", "second"]
     r.model.assert_complete()  # the cancelled run never called the model
+
+
+async def test_a_run_whose_end_never_lands_is_cut_on_shutdown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(driver, "CLOSE_GRACE_SECONDS", 0.2)
+    store = SlowToMarkRuns(marks=False)  # and never lets it land
+    r = await rig(Text(["one"]), store=store)
+    await say(r.live, "first")
+    await store.marking.wait()
+    async with asyncio.timeout(5):
+        await r.live.close()  # does not wait for the hung write forever
+    assert r.store.running["s"] is True  # the write was cut, as the warning says
 
 
 async def test_a_message_during_a_run_is_queued_and_runs_next() -> None:
