@@ -79,138 +79,140 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await apply_migrations(settings.database_url)
-        llm = openai.AsyncOpenAI(
-            base_url=settings.llm_proxy_url,
-            api_key=settings.llm_api_key,
-            timeout=settings.llm_timeout_seconds,
-            max_retries=settings.llm_max_retries,
-            # The SDK keeps 100 idle connections: with more sessions streaming at once, each
-            # turn past the hundredth paid for a new TCP connection to the model.
-            http_client=openai.DefaultAsyncHttpxClient(limits=LLM_CONNECTIONS),
-        )
-        metrics = HubMetrics()
-        tracing = Tracing(os.environ)  # the OTEL_* variables are the SDK's own
-        model: ChatModel = (
-            DemoModel()
-            if settings.demo_llm
-            else OpenAIChatModel(
-                llm, settings.llm_model, settings.llm_temperature, settings.llm_stream_usage
+        # Each part is closed, last made first, even if closing another fails: a skipped
+        # `mcp.aclose` would leave its servers' processes behind.
+        async with contextlib.AsyncExitStack() as closing:
+            await apply_migrations(settings.database_url)
+            llm = openai.AsyncOpenAI(
+                base_url=settings.llm_proxy_url,
+                api_key=settings.llm_api_key,
+                timeout=settings.llm_timeout_seconds,
+                max_retries=settings.llm_max_retries,
+                # The SDK keeps 100 idle connections: with more sessions streaming at once, each
+                # turn past the hundredth paid for a new TCP connection to the model.
+                http_client=openai.DefaultAsyncHttpxClient(limits=LLM_CONNECTIONS),
             )
-        )
-        name = "demo" if settings.demo_llm else settings.llm_model
-        model = ObservedModel(model, name, metrics, tracing.tracer)
-        workspace = None
-        if settings.workspace_root is not None:
-            workspace = WorkspaceExecutor(
-                settings.workspace_root,
-                sandbox=_command_sandbox(settings),
-                checkpoints=_checkpoints(settings, settings.workspace_root),
+            closing.push_async_callback(llm.close)
+            metrics = HubMetrics()
+            tracing = Tracing(os.environ)  # the OTEL_* variables are the SDK's own
+            # The last spans are sent after the sessions and servers are closed; by HTTP, blocking.
+            closing.push_async_callback(asyncio.to_thread, tracing.shutdown)
+            model: ChatModel = (
+                DemoModel()
+                if settings.demo_llm
+                else OpenAIChatModel(
+                    llm, settings.llm_model, settings.llm_temperature, settings.llm_stream_usage
+                )
             )
-        mcp = McpServers(settings.mcp_servers)
-        await mcp.start()
-        mounted = MountedCalls(mcp, settings.approval_policy) if settings.mcp_servers else None
-        probe = LlmProbe(settings.llm_proxy_url, settings.llm_api_key, settings.demo_llm)
-        notifier = _approval_notifier(settings)
-        plan_book = PlanBook()
-        plans = PlanRunner(plan_book, workspace.checkpoints if workspace is not None else None)
-        tools = ToolRunner(
-            settings.approval_policy, settings.tool_timeout_seconds, workspace, mounted, plans
-        )
-        # Only a budget needs counting; the server's tokenizer checks what it estimated.
-        counted = settings.llm_context_tokens and not settings.demo_llm
-        tokenizer = ServerTokenizer(settings.llm_proxy_url) if counted else None
-        ledger = UsageLedger()
-        engine = TurnEngine(
-            model,
-            Router(model, settings.routing_timeout_seconds),
-            tools,
-            max_steps=settings.max_model_calls,
-            model_call_seconds=settings.llm_timeout_seconds,
-            checkpoint_seconds=settings.checkpoint_seconds or None,
-            max_tokens=settings.llm_max_tokens,
-            tool_format=settings.tool_call_format,
-            context_tokens=settings.llm_context_tokens,
-            tokens=tokenizer,
-            accounting=Accounting(ledger, settings.llm_prices, settings.llm_context_tokens),
-            plans=plans,
-        )
-        store = Store(settings.database_url)
-        retention = Retention(
-            settings.resume_frames, settings.resume_seconds, settings.resume_max_frames
-        )
-        cluster = await _join_cluster(settings, metrics)
-        users = UserLimits(
-            settings.max_connections_per_user,
-            settings.max_messages_per_second_per_user,
-            settings.max_running_sessions_per_user,
-        )
-        registry = SessionRegistry(
-            engine,
-            store,
-            settings.approval_warning_seconds,
-            retention,
-            settings.max_messages_per_second,
-            cluster,
-            # A replay must fit the client's send queue beside the greeting and open calls.
-            max_replay_frames=max(1, settings.send_queue_max_frames // 2),
-            users=users,
-            metrics=metrics,
-            notifier=notifier,
-            tracer=tracing.tracer,
-        )
-        metrics.watch(registry.counts)
-        watchdog = SocketWatchdog(
-            settings.idle_timeout_seconds, settings.slow_client_timeout_seconds
-        )
-        checkpoints = workspace.checkpoints if workspace is not None else None
-        app.state.hub = HubState(
-            settings,
-            store,
-            registry,
-            tickets,
-            users,
-            ledger,
-            watchdog,
-            mcp,
-            checkpoints,
-            plan_book,
-            metrics,
-            notifier,
-            probe,
-        )
-        async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
-            interrupted = await _close_interrupted_runs(store, cluster)
-            await _run_what_waited(store, registry, interrupted)
-            for session_id in await plan_book.in_progress():  # a stop cut their plans short
-                await registry.open(session_id)
-            serving = asyncio.create_task(cluster.serve(registry)) if cluster else None
-            watching = asyncio.create_task(watchdog.run())
-            log.info("agent hub %s ready: %s", settings.version, _startup_line(settings))
-            # What start-up made (modules, schemas, ~130k objects) lives as long as the process:
-            # out of the collector's full passes, which otherwise took ~100 ms each and stalled
-            # every stream of the process at once.
-            gc.collect()
-            gc.freeze()
-            try:
-                yield
-            finally:
+            name = "demo" if settings.demo_llm else settings.llm_model
+            model = ObservedModel(model, name, metrics, tracing.tracer)
+            workspace = None
+            if settings.workspace_root is not None:
+                workspace = WorkspaceExecutor(
+                    settings.workspace_root,
+                    sandbox=_command_sandbox(settings),
+                    checkpoints=_checkpoints(settings, settings.workspace_root),
+                )
+            mcp = McpServers(settings.mcp_servers)
+            closing.push_async_callback(mcp.aclose)  # also a start that failed half-way
+            await mcp.start()
+            mounted = MountedCalls(mcp, settings.approval_policy) if settings.mcp_servers else None
+            probe = LlmProbe(settings.llm_proxy_url, settings.llm_api_key, settings.demo_llm)
+            closing.push_async_callback(probe.aclose)
+            notifier = _approval_notifier(settings)
+            if notifier is not None:
+                closing.push_async_callback(notifier.aclose)
+            plan_book = PlanBook()
+            plans = PlanRunner(plan_book, workspace.checkpoints if workspace is not None else None)
+            tools = ToolRunner(
+                settings.approval_policy, settings.tool_timeout_seconds, workspace, mounted, plans
+            )
+            # Only a budget needs counting; the server's tokenizer checks what it estimated.
+            counted = settings.llm_context_tokens and not settings.demo_llm
+            tokenizer = ServerTokenizer(settings.llm_proxy_url) if counted else None
+            if tokenizer is not None:
+                closing.push_async_callback(tokenizer.close)
+            ledger = UsageLedger()
+            engine = TurnEngine(
+                model,
+                Router(model, settings.routing_timeout_seconds),
+                tools,
+                max_steps=settings.max_model_calls,
+                model_call_seconds=settings.llm_timeout_seconds,
+                checkpoint_seconds=settings.checkpoint_seconds or None,
+                max_tokens=settings.llm_max_tokens,
+                tool_format=settings.tool_call_format,
+                context_tokens=settings.llm_context_tokens,
+                tokens=tokenizer,
+                accounting=Accounting(ledger, settings.llm_prices, settings.llm_context_tokens),
+                plans=plans,
+            )
+            store = Store(settings.database_url)
+            retention = Retention(
+                settings.resume_frames, settings.resume_seconds, settings.resume_max_frames
+            )
+            cluster = await _join_cluster(settings, metrics)
+            if cluster is not None:
+                closing.push_async_callback(cluster.bus.close)
+            users = UserLimits(
+                settings.max_connections_per_user,
+                settings.max_messages_per_second_per_user,
+                settings.max_running_sessions_per_user,
+            )
+            registry = SessionRegistry(
+                engine,
+                store,
+                settings.approval_warning_seconds,
+                retention,
+                settings.max_messages_per_second,
+                cluster,
+                # A replay must fit the client's send queue beside the greeting and open calls.
+                max_replay_frames=max(1, settings.send_queue_max_frames // 2),
+                users=users,
+                metrics=metrics,
+                notifier=notifier,
+                tracer=tracing.tracer,
+            )
+            metrics.watch(registry.counts)
+            watchdog = SocketWatchdog(
+                settings.idle_timeout_seconds, settings.slow_client_timeout_seconds
+            )
+            checkpoints = workspace.checkpoints if workspace is not None else None
+            app.state.hub = HubState(
+                settings,
+                store,
+                registry,
+                tickets,
+                users,
+                ledger,
+                watchdog,
+                mcp,
+                checkpoints,
+                plan_book,
+                metrics,
+                notifier,
+                probe,
+            )
+            async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
+                interrupted = await _close_interrupted_runs(store, cluster)
+                await _run_what_waited(store, registry, interrupted)
+                for session_id in await plan_book.in_progress():  # a stop cut their plans short
+                    await registry.open(session_id)
+                serving = asyncio.create_task(cluster.serve(registry)) if cluster else None
+                watching = asyncio.create_task(watchdog.run())
+                log.info("agent hub %s ready: %s", settings.version, _startup_line(settings))
+                # What start-up made (modules, schemas, ~130k objects) lives as long as the process:
+                # out of the collector's full passes, which otherwise took ~100 ms each and stalled
+                # every stream of the process at once.
+                gc.collect()
+                gc.freeze()
                 try:
+                    yield
+                finally:
                     watching.cancel()
                     if serving is not None:
                         serving.cancel()
-                    await registry.close_all()
-                    if cluster is not None:
-                        await cluster.bus.close()
-                    await llm.close()
-                    await mcp.aclose()
-                    await probe.aclose()
-                    if notifier is not None:
-                        await notifier.aclose()
-                    if tokenizer is not None:
-                        await tokenizer.close()
-                finally:  # the last spans are sent even if a close failed; by HTTP, blocking
-                    await asyncio.to_thread(tracing.shutdown)
+                    await registry.close_all()  # runs store their ends while the database is open
 
     return Starlette(
         routes=[
